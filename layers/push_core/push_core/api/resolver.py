@@ -1,0 +1,144 @@
+"""Building the HTTP API: routers, validation, OpenAPI metadata, and errors mapped once, at the edge."""
+
+import base64
+import binascii
+import json
+from typing import Any
+
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
+from aws_lambda_powertools.event_handler.exceptions import NotFoundError
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.models import APIKey, APIKeyIn, HTTPBearer
+from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
+from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from botocore.exceptions import ClientError
+
+from push_core.config import get_settings
+from push_core.errors import PushlaneError
+from push_core.observability import logger
+
+API_TITLE = "pushlane"
+API_VERSION = "1.0.0"
+SECURITY_SCHEMES = {
+    "bearer": HTTPBearer(
+        description="An app key (pl_sk_… / pl_pk_…), a device key (pl_dk_…) or the admin key"
+    ),
+    "apiKey": APIKey(name="X-Api-Key", in_=APIKeyIn.header, description="The same key in a header"),
+}
+AUTHENTICATED: list[dict[str, list[str]]] = [{"bearer": []}, {"apiKey": []}]
+ERROR_RESPONSES: dict[int, OpenAPIResponse] = {
+    status: {
+        "description": text,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}},
+    }
+    for status, text in {
+        400: "Malformed request (e.g. not JSON, not UTF-8)",
+        401: "Missing, invalid or revoked key",
+        403: "The key's role may not do this",
+        404: "No such resource (including another app's)",
+        409: "Conflict with the current state",
+        413: "Request body too large",
+        422: "A field is missing or invalid",
+        503: "A dependency is busy; retry",
+    }.items()
+}
+_THROTTLING_CODES = {"ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded"}
+
+
+def error_response(
+    status: int, code: str, message: str, headers: dict[str, str] | None = None
+) -> Response[Any]:
+    """The one error shape: {"error": {"code": ..., "message": ...}}."""
+    return Response(
+        status_code=status,
+        content_type="application/json",
+        body={"error": {"code": code, "message": message}},
+        headers=headers,
+    )
+
+
+def _describe(error: dict[str, Any]) -> str:
+    where = ".".join(str(part) for part in error.get("loc", ()) if part != "body") or "body"
+    return f"{where}: {error.get('msg', 'is invalid')}"
+
+
+def _register_error_handlers(app: APIGatewayHttpResolver) -> None:
+    @app.exception_handler(PushlaneError)
+    def _domain_error(error: PushlaneError) -> Response[Any]:
+        headers = {"WWW-Authenticate": "Bearer"} if error.status == 401 else None
+        if error.status == 503:
+            headers = {"Retry-After": "1"}
+        return error_response(error.status, error.code, error.message, headers)
+
+    @app.exception_handler(RequestValidationError)
+    def _invalid_request(error: RequestValidationError) -> Response[Any]:
+        errors = list(error.errors())
+        if any(e.get("type") == "json_invalid" for e in errors):
+            return error_response(400, "malformed_json", "The body is not valid JSON.")
+        message = "; ".join(_describe(e) for e in errors[:5])
+        return error_response(422, "validation_error", message or "The request is invalid.")
+
+    @app.exception_handler(UnicodeDecodeError)
+    def _not_utf8(_: UnicodeDecodeError) -> Response[Any]:
+        return error_response(400, "malformed_json", "The body is not UTF-8 encoded JSON.")
+
+    @app.exception_handler(NotFoundError)
+    def _no_route(_: NotFoundError) -> Response[Any]:
+        event = app.current_event
+        return error_response(
+            404, "route_not_found", f"No route for {event.http_method} {event.path}; see /v1/openapi.json."
+        )
+
+    @app.exception_handler(ClientError)
+    def _aws_error(error: ClientError) -> Response[Any]:
+        if error.response.get("Error", {}).get("Code") in _THROTTLING_CODES:
+            return error_response(
+                503, "service_unavailable", "The data store is busy; retry shortly.", {"Retry-After": "1"}
+            )
+        logger.exception("AWS call failed")
+        return error_response(500, "internal_error", "Something went wrong on our side; it has been logged.")
+
+
+def build_resolver(*routers: APIGatewayHttpRouter) -> APIGatewayHttpResolver:
+    """A resolver with validation on, the given routers, and pushlane's error mapping."""
+    app = APIGatewayHttpResolver(enable_validation=True)
+    for router in routers:
+        app.include_router(router)
+    _register_error_handlers(app)
+    return app
+
+
+def body_size(event: dict[str, Any]) -> int:
+    """Bytes in the request body as the client sent it."""
+    body = event.get("body") or ""
+    if event.get("isBase64Encoded"):
+        try:
+            return len(base64.b64decode(body))
+        except (binascii.Error, ValueError):
+            return len(body)
+    return len(body.encode())
+
+
+class HttpApi:
+    """A Lambda entry point for a set of routers, refusing oversized bodies before parsing them."""
+
+    def __init__(self, *routers: APIGatewayHttpRouter) -> None:
+        self.resolver = build_resolver(*routers)
+
+    def __call__(self, event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+        limit = get_settings().max_body_bytes
+        if body_size(event) > limit:
+            return _standalone(error_response(413, "payload_too_large", f"The body is over {limit} bytes."))
+        result: dict[str, Any] = self.resolver.resolve(event, context)
+        return result
+
+
+def _standalone(response: Response[Any]) -> dict[str, Any]:
+    # Answered before the resolver runs, so shaped here the way the resolver would shape it.
+    return {
+        "statusCode": response.status_code,
+        "headers": {"Content-Type": "application/json"},
+        "body": json.dumps(response.body),
+        "isBase64Encoded": False,
+    }

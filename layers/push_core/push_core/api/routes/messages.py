@@ -1,0 +1,44 @@
+"""Publishing and publication status (the app's secret key)."""
+
+from typing import Annotated
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.params import Body, Path
+from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
+
+from push_core import auth, publishing
+from push_core.api.dependencies import CallerDep
+from push_core.api.resolver import AUTHENTICATED, ERROR_RESPONSES
+from push_core.api.schemas import PublicationAccepted, PublicationOut, PublishRequest
+
+router = APIGatewayHttpRouter()
+_TAGS = ["messages"]
+
+
+@router.post(
+    "/v1/messages",
+    summary="Publish to topics and/or devices; fan-out runs in the background",
+    tags=_TAGS,
+    security=AUTHENTICATED,
+    responses=ERROR_RESPONSES,
+)
+def publish(caller: CallerDep, request: Annotated[PublishRequest, Body()]) -> Response[PublicationAccepted]:
+    app_id = auth.require_app_role(caller, "secret")
+    audience = publishing.Audience(topics=request.topics, device_ids=request.devices)
+    publication = publishing.publish(app_id, request.content(), audience)
+    body = PublicationAccepted(id=publication.publication_id, status=publication.status.value)
+    return Response(
+        202, "application/json", body, headers={"Location": f"/v1/messages/{publication.publication_id}"}
+    )
+
+
+@router.get(
+    "/v1/messages/<message_id>",
+    summary="A publication's status and counters",
+    tags=_TAGS,
+    security=AUTHENTICATED,
+    responses=ERROR_RESPONSES,
+)
+def get_publication(caller: CallerDep, message_id: Annotated[str, Path(max_length=64)]) -> PublicationOut:
+    app_id = auth.require_app_role(caller, "secret")
+    return PublicationOut.of(publishing.get_publication(app_id, message_id))

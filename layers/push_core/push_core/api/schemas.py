@@ -1,0 +1,350 @@
+"""Request and response bodies of the native API; their constraints are the API's validation rules."""
+
+import base64
+import binascii
+import json
+from typing import Annotated, Any, Literal, Self
+
+from pydantic import AnyUrl, BaseModel, ConfigDict, Field, UrlConstraints, field_validator, model_validator
+
+from push_core.auth import IssuedKey
+from push_core.identifiers import SORTABLE_ID_PATTERN
+from push_core.models import (
+    TOPIC_PATTERN,
+    AppRecord,
+    DeviceRecord,
+    InboxMessage,
+    KeyRecord,
+    MessageContent,
+    Platform,
+    Publication,
+)
+from push_core.registry import Registration
+
+MAX_DATA_BYTES = 4096
+
+HttpsUrl = Annotated[AnyUrl, UrlConstraints(allowed_schemes=["https"], max_length=2048)]
+TopicName = Annotated[str, Field(pattern=TOPIC_PATTERN, examples=["news"])]
+SortableId = Annotated[str, Field(pattern=SORTABLE_ID_PATTERN, examples=["01JD4X9R6V2Q8M7N5K3H1G0F9E"])]
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# --- errors ---
+
+
+class ErrorDetail(BaseModel):
+    code: str = Field(examples=["device_not_found"])
+    message: str = Field(examples=["No such device."])
+
+
+class ErrorBody(BaseModel):
+    error: ErrorDetail
+
+
+# --- apps and keys ---
+
+
+class CreateAppRequest(Body):
+    name: Annotated[str, Field(min_length=1, max_length=100)]
+    icon: HttpsUrl | None = None
+
+
+class UpdateAppRequest(Body):
+    name: Annotated[str, Field(min_length=1, max_length=100)] | None = None
+    icon: HttpsUrl | None = None
+
+
+class AppOut(BaseModel):
+    id: str
+    name: str
+    icon: str | None
+    created_at: int
+
+    @classmethod
+    def of(cls, app: AppRecord) -> Self:
+        return cls(id=app.app_id, name=app.name, icon=app.icon, created_at=app.created_at)
+
+
+class KeyOut(BaseModel):
+    id: str
+    role: Literal["secret", "public"]
+    created_at: int
+    revoked_at: int | None
+
+    @classmethod
+    def of(cls, key: KeyRecord) -> Self:
+        return cls(id=key.key_id, role=key.role, created_at=key.created_at, revoked_at=key.revoked_at)
+
+
+class IssuedKeyOut(KeyOut):
+    key: str = Field(description="The key itself. Shown only this once; pushlane keeps only its hash.")
+
+    @classmethod
+    def issued(cls, issued: IssuedKey) -> Self:
+        return cls(**KeyOut.of(issued.record).model_dump(), key=issued.token)
+
+
+class AppCreated(BaseModel):
+    app: AppOut
+    secret_key: IssuedKeyOut
+    public_key: IssuedKeyOut
+
+
+class CreateKeyRequest(Body):
+    role: Literal["secret", "public"]
+
+
+class KeyList(BaseModel):
+    keys: list[KeyOut]
+
+
+# --- devices and topics ---
+
+
+def _b64url(value: str, length: int, what: str) -> str:
+    try:
+        raw = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
+    except (binascii.Error, ValueError) as error:
+        raise ValueError(f"{what} must be base64url") from error
+    if len(raw) != length:
+        raise ValueError(f"{what} must decode to {length} bytes")
+    return value
+
+
+class WebPushKeys(Body):
+    p256dh: str = Field(description="The browser's P-256 public key, base64url (65 bytes, uncompressed)")
+    auth: str = Field(description="The 16-byte authentication secret, base64url")
+
+    @field_validator("p256dh")
+    @classmethod
+    def _p256dh(cls, value: str) -> str:
+        return _b64url(value, 65, "p256dh")
+
+    @field_validator("auth")
+    @classmethod
+    def _auth(cls, value: str) -> str:
+        return _b64url(value, 16, "auth")
+
+
+class WebPushSubscription(Body):
+    endpoint: HttpsUrl
+    keys: WebPushKeys
+
+
+class DeviceBase(Body):
+    name: Annotated[str, Field(min_length=1, max_length=64)] | None = None
+
+
+class InboxDevice(DeviceBase):
+    platform: Literal["inbox"]
+    token: Annotated[str, Field(min_length=1, max_length=256, pattern=r"^[\x21-\x7e]+$")] | None = Field(
+        default=None,
+        description="Optional id chosen by the client; registering it again returns the same device.",
+    )
+
+
+class ApnsDevice(DeviceBase):
+    platform: Literal["apns"]
+    token: Annotated[str, Field(pattern=r"^[0-9a-fA-F]{64,200}$")]
+    environment: Literal["production", "sandbox"] = "production"
+
+
+class FcmDevice(DeviceBase):
+    platform: Literal["fcm"]
+    token: Annotated[str, Field(min_length=1, max_length=4096, pattern=r"^[A-Za-z0-9_:.\-]+$")]
+
+
+class WebPushDevice(DeviceBase):
+    platform: Literal["webpush"]
+    subscription: WebPushSubscription
+
+
+class WebhookDevice(DeviceBase):
+    platform: Literal["webhook"]
+    url: HttpsUrl
+
+
+DeviceRegistrationRequest = Annotated[
+    InboxDevice | ApnsDevice | FcmDevice | WebPushDevice | WebhookDevice, Field(discriminator="platform")
+]
+
+
+def registration_of(
+    request: InboxDevice | ApnsDevice | FcmDevice | WebPushDevice | WebhookDevice,
+) -> Registration:
+    """The domain view of a validated registration: one token per device, platform extras beside it."""
+    match request:
+        case ApnsDevice():
+            return Registration(
+                Platform.APNS, request.token.lower(), {"environment": request.environment}, request.name
+            )
+        case WebPushDevice():
+            keys = {"p256dh": request.subscription.keys.p256dh, "auth": request.subscription.keys.auth}
+            return Registration(Platform.WEBPUSH, str(request.subscription.endpoint), keys, request.name)
+        case WebhookDevice():
+            return Registration(Platform.WEBHOOK, str(request.url), {}, request.name)
+        case FcmDevice():
+            return Registration(Platform.FCM, request.token, {}, request.name)
+        case InboxDevice():
+            return Registration(Platform.INBOX, request.token, {}, request.name)
+
+
+class DeviceOut(BaseModel):
+    id: str
+    platform: Platform
+    name: str | None
+    enabled: bool
+    created_at: int
+    registered_at: int
+
+    @classmethod
+    def of(cls, device: DeviceRecord) -> Self:
+        return cls(
+            id=device.device_id,
+            platform=device.platform,
+            name=device.name,
+            enabled=device.enabled,
+            created_at=device.created_at,
+            registered_at=device.registered_at,
+        )
+
+
+class DeviceRegistered(BaseModel):
+    device: DeviceOut
+    device_key: str = Field(
+        description="Authorises this device's poll, confirm and subscriptions. Shown once."
+    )
+
+
+class DeviceTopics(BaseModel):
+    device_id: str
+    topics: list[str]
+
+
+class SubscriptionOut(BaseModel):
+    device_id: str
+    topic: str
+    created: bool = Field(description="False when the device was already subscribed")
+
+
+class TopicOut(BaseModel):
+    topic: str
+    subscribers: int
+
+
+# --- messages ---
+
+
+class PublishRequest(Body):
+    topics: Annotated[list[TopicName | Literal["*"]], Field(max_length=10)] = Field(
+        default_factory=list, description="Topics to publish to; '*' means every device of the app."
+    )
+    devices: Annotated[list[SortableId], Field(max_length=100)] = Field(default_factory=list)
+    title: Annotated[str, Field(max_length=250)] | None = None
+    body: Annotated[str, Field(min_length=1, max_length=4096)]
+    link: HttpsUrl | None = None
+    importance: Annotated[int, Field(ge=1, le=5)] = 3
+    data: dict[str, Any] | None = Field(
+        default=None, description=f"Custom JSON, at most {MAX_DATA_BYTES} bytes"
+    )
+
+    @model_validator(mode="after")
+    def _has_audience_and_small_data(self) -> Self:
+        if not self.topics and not self.devices:
+            raise ValueError("name at least one topic or device")
+        if self.data is not None and len(json.dumps(self.data, separators=(",", ":"))) > MAX_DATA_BYTES:
+            raise ValueError(f"data must be at most {MAX_DATA_BYTES} bytes of JSON")
+        return self
+
+    def content(self) -> MessageContent:
+        return MessageContent(
+            title=self.title,
+            body=self.body,
+            link=str(self.link) if self.link else None,
+            importance=self.importance,
+            data=self.data,
+        )
+
+
+class PublicationAccepted(BaseModel):
+    id: str
+    status: str
+
+
+class PublicationOut(BaseModel):
+    id: str
+    status: str = Field(examples=["completed"])
+    total: int
+    passed: int
+    failed: int
+    pending: int
+    confirmed: int
+    created_at: int
+    topics: list[str]
+    devices: list[str]
+
+    @classmethod
+    def of(cls, publication: Publication) -> Self:
+        return cls(
+            id=publication.publication_id,
+            status=publication.status.value,
+            total=publication.total,
+            passed=publication.passed,
+            failed=publication.failed,
+            pending=publication.pending,
+            confirmed=publication.confirmed,
+            created_at=publication.created_at,
+            topics=publication.topics,
+            devices=publication.device_ids,
+        )
+
+
+# --- inbox ---
+
+
+class MessageOut(BaseModel):
+    id: str
+    title: str | None
+    body: str
+    link: str | None
+    importance: int
+    data: dict[str, Any] | None
+    created_at: int
+
+    @classmethod
+    def of(cls, message: InboxMessage) -> Self:
+        c = message.content
+        return cls(
+            id=message.message_id,
+            title=c.title,
+            body=c.body,
+            link=c.link,
+            importance=c.importance,
+            data=c.data,
+            created_at=message.created_at,
+        )
+
+
+class PollOut(BaseModel):
+    messages: list[MessageOut]
+    cursor: str | None = Field(description="Pass back as `cursor` to read on after these messages")
+
+
+class ConfirmRequest(Body):
+    ids: Annotated[list[SortableId], Field(max_length=100)] = Field(default_factory=list)
+    up_to: SortableId | None = Field(
+        default=None, description="Also confirm every pending message up to this id"
+    )
+
+    @model_validator(mode="after")
+    def _names_something(self) -> Self:
+        if not self.ids and self.up_to is None:
+            raise ValueError("name message ids or up_to")
+        return self
+
+
+class ConfirmOut(BaseModel):
+    confirmed: int

@@ -1,0 +1,139 @@
+"""Domain records: what pushlane stores and passes between publish, fan-out and inbox."""
+
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Platform(StrEnum):
+    """How a device receives messages."""
+
+    INBOX = "inbox"
+    APNS = "apns"
+    FCM = "fcm"
+    WEBPUSH = "webpush"
+    WEBHOOK = "webhook"
+
+
+KeyRole = Literal["secret", "public", "device"]
+ALL_DEVICES_TOPIC = "*"
+TOPIC_PATTERN = r"^[A-Za-z0-9_.~-]{1,128}$"
+
+
+def utc_now() -> datetime:
+    """The current time, timezone-aware."""
+    return datetime.now(UTC)
+
+
+def epoch_seconds(moment: datetime) -> int:
+    """Whole seconds since the epoch (DynamoDB TTL and JSON timestamps)."""
+    return int(moment.timestamp())
+
+
+class Record(BaseModel):
+    """Base of stored records: immutable once read."""
+
+    model_config = ConfigDict(frozen=True)
+
+
+class AppRecord(Record):
+    app_id: str
+    name: str
+    icon: str | None = None
+    created_at: int
+    live_secret_keys: int = 0
+    live_public_keys: int = 0
+
+
+class KeyRecord(Record):
+    key_id: str
+    app_id: str
+    role: KeyRole
+    secret_sha256: str
+    created_at: int
+    revoked_at: int | None = None
+    device_id: str | None = None
+
+    @property
+    def revoked(self) -> bool:
+        """Whether the key no longer authenticates."""
+        return self.revoked_at is not None
+
+
+class DeviceRecord(Record):
+    app_id: str
+    device_id: str
+    platform: Platform
+    # APNs/FCM token, Web Push endpoint, webhook URL, or an inbox device's own client-chosen id.
+    token: str | None = None
+    # Platform extras: Web Push keys (p256dh, auth), APNs environment.
+    push: dict[str, str] = Field(default_factory=dict)
+    name: str | None = None
+    created_at: int
+    registered_at: int
+    enabled: bool = True
+    key_id: str
+
+
+class Target(Record):
+    """One device as fan-out sees it: enough to deliver without reading the device item."""
+
+    device_id: str
+    platform: Platform
+    token: str | None = None
+
+
+class MessageContent(Record):
+    """What a publisher sends; rendered per platform by the providers."""
+
+    title: str | None = None
+    body: str
+    link: str | None = None
+    importance: int = Field(default=3, ge=1, le=5)
+    data: dict[str, Any] | None = None
+
+
+class InboxMessage(Record):
+    """A message waiting in a device's inbox until the device confirms it."""
+
+    message_id: str
+    content: MessageContent
+    created_at: int
+
+
+class PublicationStatus(StrEnum):
+    QUEUED = "queued"
+    EXPANDING = "expanding"
+    DELIVERING = "delivering"
+    COMPLETED = "completed"
+
+
+class Publication(Record):
+    app_id: str
+    publication_id: str
+    content: MessageContent
+    topics: list[str] = Field(default_factory=list)
+    device_ids: list[str] = Field(default_factory=list)
+    created_at: int
+    total: int = 0
+    passed: int = 0
+    failed: int = 0
+    confirmed: int = 0
+    expand_jobs: int = 0
+    expand_jobs_done: int = 0
+
+    @property
+    def pending(self) -> int:
+        """Targets found but not yet delivered or failed."""
+        return self.total - self.passed - self.failed
+
+    @property
+    def status(self) -> PublicationStatus:
+        """Derived from the counters, so it can never disagree with them."""
+        if self.expand_jobs_done < self.expand_jobs:
+            return PublicationStatus.QUEUED if self.expand_jobs_done == 0 else PublicationStatus.EXPANDING
+        if self.pending > 0:
+            return PublicationStatus.DELIVERING
+        return PublicationStatus.COMPLETED

@@ -1,0 +1,210 @@
+"""Apps, keys, devices and topics: the management side of pushlane."""
+
+from dataclasses import dataclass
+
+from push_core import auth
+from push_core.config import get_settings
+from push_core.errors import Conflict, NotFound, UnprocessableEntity
+from push_core.identifiers import new_sortable_id
+from push_core.models import (
+    ALL_DEVICES_TOPIC,
+    AppRecord,
+    DeviceRecord,
+    KeyRecord,
+    KeyRole,
+    Platform,
+    epoch_seconds,
+    utc_now,
+)
+from push_core.queueing import PurgeAppJob, send_jobs
+from push_core.storage import apps as app_store
+from push_core.storage import devices as device_store
+from push_core.storage import subscriptions as subscription_store
+
+
+@dataclass(frozen=True)
+class NewApp:
+    app: AppRecord
+    secret_key: auth.IssuedKey
+    public_key: auth.IssuedKey
+
+
+def create_app(name: str, icon: str | None) -> NewApp:
+    """A new app with one secret key (publish and manage) and one public key (register devices)."""
+    now = epoch_seconds(utc_now())
+    app_id = new_sortable_id()
+    secret = auth.issue_key(app_id, "secret", now)
+    public = auth.issue_key(app_id, "public", now)
+    app = AppRecord(
+        app_id=app_id, name=name, icon=icon, created_at=now, live_secret_keys=1, live_public_keys=1
+    )
+    app_store.create_app(app, [secret.record, public.record])
+    return NewApp(app=app, secret_key=secret, public_key=public)
+
+
+def get_app(app_id: str) -> AppRecord:
+    """The app, or NotFound."""
+    app = app_store.get_app(app_id)
+    if app is None:
+        raise NotFound("No such app.", code="app_not_found")
+    return app
+
+
+def update_app(app_id: str, name: str | None, icon: str | None) -> AppRecord:
+    """Rename the app or change its icon."""
+    if name is None and icon is None:
+        raise UnprocessableEntity("Send a new name or icon.", code="no_changes")
+    app = app_store.update_app(app_id, name, icon)
+    if app is None:
+        raise NotFound("No such app.", code="app_not_found")
+    return app
+
+
+def delete_app(app_id: str) -> None:
+    """Delete the app now (its keys stop working at once) and purge its devices in the background."""
+    get_app(app_id)
+    settings = get_settings()
+    app_store.delete_app(app_id)
+    send_jobs(
+        settings.fanout_queue_url, [PurgeAppJob(app_id=app_id, shard=s) for s in range(settings.topic_shards)]
+    )
+
+
+def list_keys(app_id: str) -> list[KeyRecord]:
+    """The app's keys, newest first, without secrets."""
+    get_app(app_id)
+    return sorted(app_store.list_app_keys(app_id), key=lambda k: (k.created_at, k.key_id), reverse=True)
+
+
+def create_key(app_id: str, role: KeyRole) -> auth.IssuedKey:
+    """Another key for a role, for rotation: at most two live keys per role."""
+    get_app(app_id)
+    issued = auth.issue_key(app_id, role, epoch_seconds(utc_now()))
+    if not app_store.add_key(issued.record):
+        raise Conflict(
+            f"The app already has {app_store.MAX_LIVE_KEYS_PER_ROLE} live {role} keys; revoke one first.",
+            code="key_limit_reached",
+        )
+    return issued
+
+
+def revoke_key(app_id: str, key_id: str) -> None:
+    """Revoke one of the app's live keys."""
+    keys = {k.key_id: k for k in app_store.list_app_keys(app_id)}
+    key = keys.get(key_id)
+    if (
+        key is None
+        or key.revoked
+        or not app_store.revoke_key(app_id, key_id, key.role, epoch_seconds(utc_now()))
+    ):
+        raise NotFound("No such live key.", code="key_not_found")
+
+
+@dataclass(frozen=True)
+class Registration:
+    """A device as its app describes it, already validated for its platform."""
+
+    platform: Platform
+    token: str | None
+    push: dict[str, str]
+    name: str | None
+
+
+@dataclass(frozen=True)
+class RegisteredDevice:
+    device: DeviceRecord
+    key: auth.IssuedKey
+    created: bool
+
+
+def register_device(app_id: str, registration: Registration) -> RegisteredDevice:
+    """Register a device; the same token again returns the same device with a fresh device key."""
+    settings = get_settings()
+    now = epoch_seconds(utc_now())
+    for _ in range(2):  # a lost race on the token index means the device now exists: look again
+        if registration.token is not None:
+            existing = device_store.find_device_by_token(app_id, registration.platform, registration.token)
+            if existing is not None:
+                key = auth.issue_key(app_id, "device", now, device_id=existing.device_id)
+                device_store.rotate_device_key(existing, key.record)
+                refreshed = existing.model_copy(
+                    update={"key_id": key.record.key_id, "registered_at": now, "enabled": True}
+                )
+                return RegisteredDevice(device=refreshed, key=key, created=False)
+        device_id = new_sortable_id()
+        key = auth.issue_key(app_id, "device", now, device_id=device_id)
+        device = DeviceRecord(
+            app_id=app_id,
+            device_id=device_id,
+            platform=registration.platform,
+            token=registration.token,
+            push=registration.push,
+            name=registration.name,
+            created_at=now,
+            registered_at=now,
+            key_id=key.record.key_id,
+        )
+        if device_store.create_device(device, key.record, settings.topic_shards):
+            return RegisteredDevice(device=device, key=key, created=True)
+    raise Conflict("The device was registered concurrently; retry.", code="registration_conflict")
+
+
+def get_device(app_id: str, device_id: str) -> DeviceRecord:
+    """The app's device, or NotFound (also for another app's device)."""
+    device = device_store.get_device(app_id, device_id)
+    if device is None:
+        raise NotFound("No such device.", code="device_not_found")
+    return device
+
+
+def delete_device(app_id: str, device_id: str) -> None:
+    """Delete the device with its key, subscriptions and inbox."""
+    device_store.delete_device(get_device(app_id, device_id), get_settings().topic_shards)
+
+
+def device_topics(app_id: str, device_id: str) -> list[str]:
+    """The topics the device is subscribed to."""
+    get_device(app_id, device_id)
+    return subscription_store.device_topics(app_id, device_id)
+
+
+def _check_topic(topic: str) -> None:
+    if topic == ALL_DEVICES_TOPIC:
+        raise UnprocessableEntity(
+            "Every device is always in '*'; it cannot be subscribed to.", code="reserved_topic"
+        )
+
+
+def subscribe(app_id: str, device_id: str, topic: str) -> bool:
+    """Subscribe the device to a topic; False when it already was."""
+    _check_topic(topic)
+    device = get_device(app_id, device_id)
+    if not device.enabled:
+        raise Conflict(
+            "The device is disabled (its token was reported dead); register it again.", code="device_disabled"
+        )
+    return subscription_store.subscribe(device, topic, get_settings().topic_shards, epoch_seconds(utc_now()))
+
+
+def unsubscribe(app_id: str, device_id: str, topic: str) -> None:
+    """Unsubscribe the device from a topic."""
+    _check_topic(topic)
+    device = get_device(app_id, device_id)
+    if not subscription_store.unsubscribe(device, topic, get_settings().topic_shards):
+        raise NotFound("The device is not subscribed to that topic.", code="not_subscribed")
+
+
+def topic_subscriber_count(app_id: str, topic: str) -> int:
+    """How many devices a publication to this topic reaches ('*': every device of the app)."""
+    return subscription_store.count_subscribers(app_id, topic, get_settings().topic_shards)
+
+
+def purge_app_page(job: PurgeAppJob) -> PurgeAppJob | None:
+    """Delete one page of a deleted app's devices; the job for the next page, if any."""
+    settings = get_settings()
+    page = subscription_store.subscriber_page(job.app_id, ALL_DEVICES_TOPIC, job.shard, job.cursor, 100)
+    for target in page.targets:
+        device = device_store.get_device(job.app_id, target.device_id)
+        if device is not None:
+            device_store.delete_device(device, settings.topic_shards)
+    return job.model_copy(update={"cursor": page.next_cursor}) if page.next_cursor else None

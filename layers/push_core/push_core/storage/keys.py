@@ -1,0 +1,38 @@
+"""Primary keys of every item kind, in one place so the layout can be read at a glance."""
+
+import hashlib
+
+
+def app_pk(app_id: str) -> str:
+    return f"APP#{app_id}"
+
+
+def key_pk(key_id: str) -> str:
+    return f"KEY#{key_id}"
+
+
+def device_pk(app_id: str, device_id: str) -> str:
+    return f"APP#{app_id}#DEV#{device_id}"
+
+
+def token_pk(app_id: str, platform: str, token: str) -> str:
+    # Hashed: tokens and endpoints can be long, and the key need not reveal them.
+    digest = hashlib.sha256(token.encode()).hexdigest()
+    return f"APP#{app_id}#TOK#{platform}#{digest}"
+
+
+def topic_pk(app_id: str, topic: str, shard: int) -> str:
+    return f"APP#{app_id}#TOPIC#{topic}#{shard}"
+
+
+def publication_pk(app_id: str, publication_id: str) -> str:
+    return f"APP#{app_id}#PUB#{publication_id}"
+
+
+def feedback_pk(app_id: str) -> str:
+    return f"APP#{app_id}#FB"
+
+
+def shard_of(device_id: str, shards: int) -> int:
+    """The topic partition a device's subscriptions live in (stable for a device)."""
+    return int(hashlib.sha256(device_id.encode()).hexdigest()[:8], 16) % shards

@@ -1,0 +1,159 @@
+"""The boto3 handles, built once per container and injectable for tests."""
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
+
+import boto3
+from boto3.dynamodb.types import TypeSerializer
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from push_core.config import get_settings
+from push_core.errors import ServiceUnavailable
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.client import DynamoDBClient
+    from mypy_boto3_dynamodb.service_resource import Table
+
+# Standard retry mode backs off on throttling before an error ever reaches a caller.
+_BOTO_CONFIG = Config(retries={"mode": "standard", "max_attempts": 5})
+
+_THROTTLING = {
+    "ProvisionedThroughputExceededException",
+    "ThrottlingException",
+    "RequestLimitExceeded",
+    "InternalServerError",
+    "ServiceUnavailable",
+}
+
+
+@lru_cache(maxsize=4)
+def dynamodb_table(name: str | None = None) -> "Table":
+    """The main table (or the one named), built lazily so tests can point boto3 at moto first."""
+    resource = boto3.resource("dynamodb", config=_BOTO_CONFIG)
+    return resource.Table(name or get_settings().table_name)
+
+
+@lru_cache(maxsize=1)
+def dynamodb_client() -> "DynamoDBClient":
+    """The low-level client, for transactions."""
+    return boto3.client("dynamodb", config=_BOTO_CONFIG)
+
+
+def reset_clients() -> None:
+    """Forget cached clients (tests switch endpoints between cases)."""
+    dynamodb_table.cache_clear()
+    dynamodb_client.cache_clear()
+
+
+def is_conditional_failure(error: ClientError) -> bool:
+    """Whether a write failed only because its condition did not hold."""
+    code = error.response.get("Error", {}).get("Code", "")
+    if code == "ConditionalCheckFailedException":
+        return True
+    if code == "TransactionCanceledException":
+        reasons: list[dict[str, Any]] = error.response.get("CancellationReasons", [])  # type: ignore[assignment]
+        return any(r.get("Code") == "ConditionalCheckFailed" for r in reasons)
+    return False
+
+
+def raise_if_throttled(error: ClientError) -> None:
+    """Turn DynamoDB's capacity errors into a retryable 503 for the client."""
+    if error.response.get("Error", {}).get("Code", "") in _THROTTLING:
+        raise ServiceUnavailable("The data store is busy; retry shortly.") from error
+
+
+class ConditionFailed(Exception):
+    """A conditional write (or one member of a transaction) found its condition false."""
+
+    def __init__(self, failed_indexes: list[int]) -> None:
+        super().__init__(f"condition failed for transaction items {failed_indexes}")
+        self.failed_indexes = failed_indexes
+
+
+_serializer = TypeSerializer()
+
+
+def _attributes(values: Mapping[str, Any]) -> dict[str, Any]:
+    return {name: _serializer.serialize(value) for name, value in values.items()}
+
+
+@dataclass(frozen=True)
+class Put:
+    """Put an item in a transaction."""
+
+    item: Mapping[str, Any]
+    condition: str | None = None
+    names: Mapping[str, str] | None = None
+    values: Mapping[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class Update:
+    """Update an item in a transaction."""
+
+    key: Mapping[str, Any]
+    expression: str
+    condition: str | None = None
+    names: Mapping[str, str] | None = None
+    values: Mapping[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class Delete:
+    """Delete an item in a transaction."""
+
+    key: Mapping[str, Any]
+    condition: str | None = None
+    names: Mapping[str, str] | None = None
+    values: Mapping[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class Check:
+    """Assert a condition on an item without writing it."""
+
+    key: Mapping[str, Any]
+    condition: str
+    names: Mapping[str, str] | None = None
+    values: Mapping[str, Any] | None = None
+
+
+TransactionItem = Put | Update | Delete | Check
+
+
+def _transaction_entry(table_name: str, op: TransactionItem) -> dict[str, Any]:
+    entry: dict[str, Any] = {"TableName": table_name}
+    if isinstance(op, Put):
+        entry["Item"] = _attributes(op.item)
+        kind = "Put"
+    else:
+        entry["Key"] = _attributes(op.key)
+        kind = {Update: "Update", Delete: "Delete", Check: "ConditionCheck"}[type(op)]
+        if isinstance(op, Update):
+            entry["UpdateExpression"] = op.expression
+    if op.condition:
+        entry["ConditionExpression"] = op.condition
+    if op.names:
+        entry["ExpressionAttributeNames"] = dict(op.names)
+    if op.values:
+        entry["ExpressionAttributeValues"] = _attributes(op.values)
+    return {kind: entry}
+
+
+def transact_write(ops: Sequence[TransactionItem], table_name: str | None = None) -> None:
+    """Write all of ops or none of them; ConditionFailed names the items whose condition was false."""
+    name = table_name or get_settings().table_name
+    try:
+        dynamodb_client().transact_write_items(
+            TransactItems=[_transaction_entry(name, op) for op in ops]  # type: ignore[misc]
+        )
+    except ClientError as error:
+        if is_conditional_failure(error):
+            reasons = error.response.get("CancellationReasons", [])
+            failed = [i for i, r in enumerate(reasons) if r.get("Code") == "ConditionalCheckFailed"]
+            raise ConditionFailed(failed) from error
+        raise_if_throttled(error)
+        raise
