@@ -1,0 +1,48 @@
+"""The quickstart `make run` prints: shell commands that walk the whole flow against the running stack."""
+
+QUICKSTART = r"""
+# pushlane quickstart: paste into another shell (needs curl and python3).
+export PUSHLANE={base_url}
+export ADMIN_KEY={admin_key}
+jget() {{ python3 -c 'import json, sys; d = json.load(sys.stdin)
+for k in sys.argv[1:]: d = d[k]
+print(d)' "$@"; }}
+
+# 1. Create an app with the admin key; keep its secret key (publish) and public key (register devices).
+APP=$(curl -sS -X POST "$PUSHLANE/v1/apps" -H "Authorization: Bearer $ADMIN_KEY" \
+  -H 'Content-Type: application/json' -d '{{"name": "Quickstart"}}')
+SECRET_KEY=$(printf '%s' "$APP" | jget secret_key key)
+PUBLIC_KEY=$(printf '%s' "$APP" | jget public_key key)
+
+# 2. Register an inbox device with the public key; it gets its own device key.
+DEVICE=$(curl -sS -X POST "$PUSHLANE/v1/devices" -H "Authorization: Bearer $PUBLIC_KEY" \
+  -H 'Content-Type: application/json' -d '{{"platform": "inbox", "name": "my-laptop"}}')
+DEVICE_ID=$(printf '%s' "$DEVICE" | jget device id)
+DEVICE_KEY=$(printf '%s' "$DEVICE" | jget device_key)
+
+# 3. Subscribe the device to the topic "news".
+curl -sS -X PUT "$PUSHLANE/v1/devices/$DEVICE_ID/topics/news" -H "Authorization: Bearer $DEVICE_KEY"; echo
+
+# 4. Publish to "news" with the secret key: 202 and a message id.
+MESSAGE_ID=$(curl -sS -X POST "$PUSHLANE/v1/messages" -H "Authorization: Bearer $SECRET_KEY" \
+  -H 'Content-Type: application/json' \
+  -d '{{"topics": ["news"], "title": "Hello", "body": "First message through pushlane"}}' | jget id)
+echo "published $MESSAGE_ID"
+
+# 5. Poll as the device (long-polls up to 10 s while the fan-out runs).
+curl -sS "$PUSHLANE/v1/devices/$DEVICE_ID/messages?wait=10" -H "Authorization: Bearer $DEVICE_KEY"; echo
+
+# 6. Confirm it.
+curl -sS -X POST "$PUSHLANE/v1/devices/$DEVICE_ID/messages/confirm" -H "Authorization: Bearer $DEVICE_KEY" \
+  -H 'Content-Type: application/json' -d "{{\"ids\": [\"$MESSAGE_ID\"]}}"; echo
+
+# 7. The publication's report: total 1, passed 1, confirmed 1.
+curl -sS "$PUSHLANE/v1/messages/$MESSAGE_ID" -H "Authorization: Bearer $SECRET_KEY"; echo
+
+# The whole API: $PUSHLANE/v1/docs (Swagger UI) and $PUSHLANE/v1/openapi.json
+"""
+
+
+def render(base_url: str, admin_key: str) -> str:
+    """The quickstart for a stack listening at base_url, using this run's admin key."""
+    return QUICKSTART.format(base_url=base_url, admin_key=admin_key)

@@ -1,0 +1,154 @@
+"""Publish → fan-out → inbox through the real handlers, routes and queues (moto, built from template.yaml)."""
+
+import json
+
+from tests.integration.harness import TEST_PAGE_SIZE, LocalAws
+
+
+def test_topic_publication_reaches_every_subscriber_once_across_pages(aws: LocalAws):
+    # Given a topic with more subscribers than one expand page holds, spread over every shard
+    app = aws.new_app()
+    devices = [aws.new_device(app, ["storms"]) for _ in range(3 * int(TEST_PAGE_SIZE) + 2)]
+    outsider = aws.new_device(app, ["sunshine"])
+
+    # When a message is published and the fan-out queue is drained
+    message_id = aws.publish(app, topics=["storms"], title="Storm", body="Gusts tonight", importance=5)
+    assert aws.publication(app, message_id)["status"] == "queued"
+    aws.drain()
+
+    # Then every subscriber has it exactly once, the outsider nothing, and the counters agree
+    for device in devices:
+        messages = aws.poll(device)["messages"]
+        assert [(m["id"], m["title"], m["importance"]) for m in messages] == [(message_id, "Storm", 5)]
+    assert aws.poll(outsider)["messages"] == []
+    report = aws.publication(app, message_id)
+    assert report | {"created_at": 0} == {
+        "id": message_id,
+        "status": "completed",
+        "total": len(devices),
+        "passed": len(devices),
+        "failed": 0,
+        "pending": 0,
+        "confirmed": 0,
+        "created_at": 0,
+        "topics": ["storms"],
+        "devices": [],
+    }
+
+
+def test_device_on_several_published_topics_gets_one_copy_and_counts_once(aws: LocalAws):
+    app = aws.new_app()
+    both = aws.new_device(app, ["a", "b"])
+    only_b = aws.new_device(app, ["b"])
+    direct = aws.new_device(app, ["a"])
+
+    message_id = aws.publish(app, topics=["a", "b"], devices=[direct["id"]])
+    aws.drain()
+
+    report = aws.publication(app, message_id)
+    assert (report["total"], report["passed"]) == (3, 3)
+    for device in (both, only_b, direct):
+        assert len(aws.poll(device)["messages"]) == 1
+
+
+def test_star_reaches_every_device_of_the_app_and_no_other_app(aws: LocalAws):
+    app, other = aws.new_app(), aws.new_app()
+    mine = [aws.new_device(app), aws.new_device(app, ["x"])]
+    theirs = aws.new_device(other)
+
+    message_id = aws.publish(app, topics=["*", "x"])
+    aws.drain()
+
+    assert aws.publication(app, message_id)["total"] == 2
+    assert all(len(aws.poll(d)["messages"]) == 1 for d in mine)
+    assert aws.poll(theirs)["messages"] == []
+
+
+def test_redelivered_fanout_batch_does_not_change_counters(aws: LocalAws):
+    # Given a publication whose expand jobs we deliver by hand, twice, as SQS may
+    app = aws.new_app()
+    aws.new_device(app, ["dup"])
+    message_id = aws.publish(app, topics=["dup"])
+    sqs = aws.pollers[0].sqs
+    queue = next(p for p in aws.pollers if p.source.function == "FanoutFunction")
+    received = sqs.receive_message(QueueUrl=queue.queue_url, MaxNumberOfMessages=10, VisibilityTimeout=0)[
+        "Messages"
+    ]
+    event = {
+        "Records": [
+            {
+                "messageId": m["MessageId"],
+                "receiptHandle": m["ReceiptHandle"],
+                "body": m["Body"],
+                "attributes": {"ApproximateReceiveCount": "1"},
+                "messageAttributes": {},
+                "md5OfBody": m["MD5OfBody"],
+                "eventSource": "aws:sqs",
+                "eventSourceARN": queue.queue_arn,
+                "awsRegion": "us-east-1",
+            }
+            for m in received
+        ]
+    }
+
+    # When the same batch is processed twice
+    assert aws.invoke("FanoutFunction", event) == {"batchItemFailures": []}
+    first = aws.publication(app, message_id)
+    assert aws.invoke("FanoutFunction", event) == {"batchItemFailures": []}
+
+    # Then the counters are the same as after the first time
+    assert aws.publication(app, message_id) == first
+    assert (first["total"], first["passed"]) == (1, 1)
+    aws.drain()  # the originals come back after their visibility timeout: still no change
+    assert aws.publication(app, message_id) == first
+
+
+def test_publish_to_unknown_or_foreign_device_is_404(aws: LocalAws):
+    app, other = aws.new_app(), aws.new_app()
+    foreign = aws.new_device(other)
+    for device_id in (foreign["id"], "01JD0000000000000000000000"):
+        reply = aws.http("POST", "/v1/messages", app["secret"], {"devices": [device_id], "body": "x"})
+        assert reply.status == 404
+        assert reply.body["error"]["code"] == "device_not_found"
+
+
+def test_publication_of_another_app_answers_like_an_unknown_one(aws: LocalAws):
+    app, other = aws.new_app(), aws.new_app()
+    aws.new_device(app, ["t"])
+    message_id = aws.publish(app, topics=["t"])
+    foreign = aws.http("GET", f"/v1/messages/{message_id}", other["secret"])
+    unknown = aws.http("GET", "/v1/messages/01JD0000000000000000000000", other["secret"])
+    assert foreign.status == unknown.status == 404
+    assert foreign.body == unknown.body
+
+
+def test_publishing_needs_the_secret_key(aws: LocalAws):
+    app = aws.new_app()
+    device = aws.new_device(app)
+    for key, status in (
+        (app["public"], 403),
+        (device["key"], 403),
+        (None, 401),
+        ("pl_sk_" + "0" * 16 + "_" + "0" * 40, 401),
+    ):
+        reply = aws.http("POST", "/v1/messages", key, {"topics": ["t"], "body": "x"})
+        assert reply.status == status, (key, reply.body)
+
+
+def test_bad_publish_bodies_are_4xx_with_the_error_shape(aws: LocalAws):
+    app = aws.new_app()
+    cases = [
+        (b'{"topics": ["t"], "body": ', 400, "malformed_json"),
+        (b'{"topics": ["t"], "body": "\xff\xfe"}', 400, "malformed_json"),
+        (json.dumps({"topics": "t", "body": "x"}).encode(), 422, "validation_error"),
+        (json.dumps({"topics": ["t"], "body": "x", "importance": "high"}).encode(), 422, "validation_error"),
+        (json.dumps({"topics": ["t"], "body": "x", "extra": 1}).encode(), 422, "validation_error"),
+        (json.dumps({"topics": ["t"], "body": "x" * 70_000}).encode(), 413, "payload_too_large"),
+        (b"[]", 422, "validation_error"),
+    ]
+    for data, status, code in cases:
+        reply = aws.http(
+            "POST", "/v1/messages", app["secret"], data=data, headers={"Content-Type": "application/json"}
+        )
+        assert (reply.status, reply.body["error"]["code"]) == (status, code), data[:40]
+        assert reply.body["error"]["message"]
