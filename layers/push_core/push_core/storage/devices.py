@@ -142,35 +142,40 @@ def device_partition(app_id: str, device_id: str) -> list[dict[str, Any]]:
         kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
 
+def _topic_side_keys(
+    device: DeviceRecord, partition: list[dict[str, Any]], shards: int
+) -> list[dict[str, Any]]:
+    """Keys of the device's entries in the topic shards ('*' included), found from its SUB# items."""
+    topics = [str(item["sk"])[4:] for item in partition if str(item["sk"]).startswith("SUB#")]
+    entries = (subscription_item(device, topic, shards) for topic in [*topics, ALL_DEVICES_TOPIC])
+    return [{"pk": entry["pk"], "sk": entry["sk"]} for entry in entries]
+
+
 def delete_device(device: DeviceRecord, shards: int) -> None:
     """Remove the device and everything that points at it: key, token index, subscriptions, inbox."""
     table = dynamodb_table()
     partition = device_partition(device.app_id, device.device_id)
-    topics = [str(item["sk"])[4:] for item in partition if str(item["sk"]).startswith("SUB#")]
+    keys = _topic_side_keys(device, partition, shards) + [
+        {"pk": item["pk"], "sk": item["sk"]} for item in partition
+    ]
+    keys.append({"pk": key_pk(device.key_id), "sk": "KEY"})
+    if device.token is not None:
+        keys.append({"pk": token_pk(device.app_id, device.platform, device.token), "sk": "TOK"})
     with table.batch_writer() as batch:
-        for topic in [*topics, ALL_DEVICES_TOPIC]:
-            sub = subscription_item(device, topic, shards)
-            batch.delete_item(Key={"pk": sub["pk"], "sk": sub["sk"]})
-        if device.token is not None:
-            batch.delete_item(Key={"pk": token_pk(device.app_id, device.platform, device.token), "sk": "TOK"})
-        batch.delete_item(Key={"pk": key_pk(device.key_id), "sk": "KEY"})
-        for item in partition:
-            batch.delete_item(Key={"pk": item["pk"], "sk": item["sk"]})
+        for key in keys:
+            batch.delete_item(Key=key)
 
 
 def disable_device(device: DeviceRecord, shards: int) -> None:
     """Stop delivering to a dead target: drop its subscriptions, keep the record (marked disabled)."""
     table = dynamodb_table()
     partition = device_partition(device.app_id, device.device_id)
-    topics = [str(item["sk"])[4:] for item in partition if str(item["sk"]).startswith("SUB#")]
+    reverse = [
+        {"pk": item["pk"], "sk": item["sk"]} for item in partition if str(item["sk"]).startswith("SUB#")
+    ]
     with table.batch_writer() as batch:
-        for topic in [*topics, ALL_DEVICES_TOPIC]:
-            sub = subscription_item(device, topic, shards)
-            batch.delete_item(Key={"pk": sub["pk"], "sk": sub["sk"]})
-            if topic != ALL_DEVICES_TOPIC:
-                batch.delete_item(
-                    Key={"pk": device_pk(device.app_id, device.device_id), "sk": f"SUB#{topic}"}
-                )
+        for key in _topic_side_keys(device, partition, shards) + reverse:
+            batch.delete_item(Key=key)
     table.update_item(
         Key={"pk": device_pk(device.app_id, device.device_id), "sk": "DEV"},
         UpdateExpression="SET enabled = :off",

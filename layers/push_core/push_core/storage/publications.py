@@ -5,6 +5,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from push_core.models import MessageContent, Publication
+from push_core.observability import logger
 from push_core.storage.keys import publication_pk
 from push_core.storage.table import (
     ConditionFailed,
@@ -68,11 +69,16 @@ def register_job(app_id: str, publication_id: str, job_key: str, expires_at: int
                     {"pk": pk, "sk": f"JOB#{job_key}", "expires_at": expires_at},
                     condition="attribute_not_exists(pk)",
                 ),
-                Update({"pk": pk, "sk": "PUB"}, "ADD expand_jobs :one", values={":one": 1}),
+                Update(
+                    {"pk": pk, "sk": "PUB"},
+                    "ADD expand_jobs :one",
+                    condition="attribute_exists(pk)",
+                    values={":one": 1},
+                ),
             ]
         )
     except ConditionFailed:
-        return  # registered by an earlier attempt of the same job
+        return  # registered by an earlier attempt of the same job, or the publication is gone
 
 
 def apply_job_result(
@@ -96,12 +102,16 @@ def apply_job_result(
                 Update(
                     {"pk": pk, "sk": "PUB"},
                     "ADD #total :total, passed :passed, failed :failed, expand_jobs_done :one",
+                    condition="attribute_exists(pk)",
                     names={"#total": "total"},
                     values={":total": total, ":passed": passed, ":failed": failed, ":one": 1},
                 ),
             ]
         )
-    except ConditionFailed:
+    except ConditionFailed as failure:
+        if 1 in failure.failed_indexes:
+            # The publication is gone (expired or its app deleted): nothing left to count into.
+            logger.warning("fan-out job for a missing publication", extra={"publication_id": publication_id})
         return False
     return True
 
