@@ -1,0 +1,143 @@
+"""Start and stop the whole local stack: a moto server as AWS, the stack, handlers, pollers, the gateway.
+
+Everything listens on loopback unless told otherwise: moto always does, the
+gateway on the host it is given.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Mapping, MutableMapping
+from dataclasses import dataclass
+
+from moto.server import ThreadedMotoServer
+
+from local_stack.gateway import Gateway, RunningServer, serve
+from local_stack.poller import SqsEventSourcePoller, stop_all
+from local_stack.runtime import LocalFunction, load_functions
+from local_stack.stack import DeployedStack, deploy
+from local_stack.template import SamApp
+
+MOTO_HOST = "127.0.0.1"
+
+# Credentials moto accepts, and no profile or config file that could point boto3 at a real account.
+FAKE_AWS_ENVIRONMENT = {
+    "AWS_ACCESS_KEY_ID": "local",
+    "AWS_SECRET_ACCESS_KEY": "local",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_REGION": "us-east-1",
+    "AWS_CONFIG_FILE": os.devnull,
+    "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+}
+# No X-Ray daemon or CloudWatch locally; these beat the template's values, which win for everything else.
+LOCAL_ENV_OVERRIDES = {
+    "POWERTOOLS_TRACE_DISABLED": "true",
+    "POWERTOOLS_METRICS_DISABLED": "true",
+}
+_REAL_ACCOUNT_VARIABLES = frozenset({"AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"})
+
+
+def use_fake_aws_environment(environ: MutableMapping[str, str] = os.environ) -> None:
+    """Point this process's AWS configuration at nothing real (moto's endpoint is added by ``start``)."""
+    for name in list(environ):
+        # AWS_ENDPOINT_URL_<SERVICE> would send that service somewhere other than moto.
+        if name in _REAL_ACCOUNT_VARIABLES or name.startswith("AWS_ENDPOINT_URL"):
+            del environ[name]
+    environ.update(FAKE_AWS_ENVIRONMENT)
+    environ.update(LOCAL_ENV_OVERRIDES)
+
+
+def port_is_free(host: str, port: int) -> bool:
+    """Whether host:port can be listened on now (port 0 always can)."""
+    if port == 0:
+        return True
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        # The same option the servers set, so a port in TIME_WAIT counts as free, as it is for them.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+@dataclass
+class LocalStack:
+    """The running pieces, to print and to stop."""
+
+    app: SamApp
+    stack: DeployedStack
+    functions: dict[str, LocalFunction]
+    pollers: list[SqsEventSourcePoller]
+    gateway: RunningServer
+    moto: ThreadedMotoServer
+    moto_url: str
+
+    @property
+    def url(self) -> str:
+        """The gateway's base URL."""
+        return self.gateway.url
+
+    def stop(self) -> None:
+        """Stop the pollers, then the gateway, then moto."""
+        stop_all(self.pollers)
+        self.gateway.shutdown()
+        self.moto.stop()
+
+
+def start_moto(port: int = 0) -> tuple[ThreadedMotoServer, str]:
+    """A moto server on loopback; sets AWS_ENDPOINT_URL so every boto3 client built from now on uses it."""
+    if not port_is_free(MOTO_HOST, port):
+        # ThreadedMotoServer.start() would wait forever for a server that failed to bind.
+        raise OSError(f"{MOTO_HOST}:{port} is already in use")
+    moto = ThreadedMotoServer(ip_address=MOTO_HOST, port=port, verbose=False)
+    moto.start()
+    url = f"http://{MOTO_HOST}:{moto.get_host_and_port()[1]}"
+    os.environ["AWS_ENDPOINT_URL"] = url
+    return moto, url
+
+
+def start(
+    app: SamApp,
+    parameters: Mapping[str, str],
+    *,
+    host: str = "127.0.0.1",
+    port: int = 3000,
+    moto_port: int = 0,
+    stack_name: str = "pushlane",
+) -> LocalStack:
+    """Start moto, create the stack, load the handlers, start the pollers and serve the gateway.
+
+    Expects ``use_fake_aws_environment`` to have run. Raises OSError when a port
+    cannot be bound, after stopping whatever had started.
+    """
+    moto, moto_url = start_moto(moto_port)
+    try:
+        stack = deploy(app, parameters, stack_name)
+        functions = load_functions(app, stack, LOCAL_ENV_OVERRIDES)
+        pollers = [
+            SqsEventSourcePoller(
+                source,
+                stack.queue_urls[source.queue],
+                stack.queue_arns[source.queue],
+                functions[source.function],
+            )
+            for source in app.sqs_sources
+        ]
+        gateway = serve(Gateway(app.routes, functions), host, port)
+    except BaseException:
+        moto.stop()
+        raise
+    for poller in pollers:
+        poller.start()
+    return LocalStack(
+        app=app,
+        stack=stack,
+        functions=functions,
+        pollers=pollers,
+        gateway=gateway,
+        moto=moto,
+        moto_url=moto_url,
+    )

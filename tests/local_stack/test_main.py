@@ -1,0 +1,160 @@
+"""python -m local_stack: start, print the ready line, serve, stop cleanly on a signal."""
+
+import hashlib
+import io
+import logging
+import os
+import queue
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import types
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+
+import local_stack
+from local_stack.__main__ import main
+from local_stack.template import REPO_ROOT
+
+READY = re.compile(r"^pushlane is listening on (http://127\.0\.0\.1:\d+)$", re.MULTILINE)
+TEST_ADMIN_KEY = "pl_admin_for_tests"
+
+
+class WatchedOutput(io.StringIO):
+    """stdout that says when the ready line has been printed."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.ready = threading.Event()
+
+    def write(self, text: str) -> int:
+        written = super().write(text)
+        if READY.search(self.getvalue()):
+            self.ready.set()
+        return written
+
+
+@pytest.fixture
+def stubbed_collaborators(monkeypatch: pytest.MonkeyPatch) -> None:
+    """push_core.auth and the quickstart belong to other modules: stand-ins pin only the interface used."""
+    auth = types.ModuleType("push_core.auth")
+    auth.new_admin_key = lambda: types.SimpleNamespace(  # type: ignore[attr-defined]
+        token=TEST_ADMIN_KEY, sha256=hashlib.sha256(TEST_ADMIN_KEY.encode()).hexdigest()
+    )
+    if "push_core" not in sys.modules:
+        monkeypatch.setitem(sys.modules, "push_core", types.ModuleType("push_core"))
+    monkeypatch.setitem(sys.modules, "push_core.auth", auth)
+    quickstart = types.ModuleType("local_stack.quickstart")
+    quickstart.render = lambda base_url, admin_key: f"QUICKSTART {base_url} {admin_key}"  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "local_stack.quickstart", quickstart)
+    monkeypatch.setattr(local_stack, "quickstart", quickstart, raising=False)
+
+
+@pytest.fixture
+def logging_levels() -> Iterator[None]:
+    """main() configures logging for a terminal; put the levels back for the other tests."""
+    loggers = [logging.getLogger(name) for name in ("local_stack", "werkzeug")]
+    levels = [logger.level for logger in loggers]
+    yield
+    for logger, level in zip(loggers, levels, strict=True):
+        logger.setLevel(level)
+
+
+@pytest.mark.usefixtures("process_state", "stubbed_collaborators", "logging_levels")
+def test_main_prints_the_ready_line_serves_and_exits_zero_on_sigterm(
+    tiny_app_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    output = WatchedOutput()
+    monkeypatch.setattr(sys, "stdout", output)
+    previous_handler = signal.getsignal(signal.SIGTERM)
+    seen: dict[str, object] = {}
+
+    def client() -> None:
+        if output.ready.wait(30):
+            base_url = READY.search(output.getvalue()).group(1)  # type: ignore[union-attr]
+            seen["item"] = requests.get(f"{base_url}/items/i1", timeout=10).json()
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    thread = threading.Thread(target=client)
+    thread.start()
+    code = main(["--port", "0", "--moto-port", "0", "--template", str(tiny_app_dir / "template.yaml")])
+    thread.join()
+
+    printed = output.getvalue()
+    assert code == 0
+    assert printed.startswith("pushlane is listening on http://127.0.0.1:")
+    base_url = READY.search(printed).group(1)  # type: ignore[union-attr]
+    assert f"QUICKSTART {base_url} {TEST_ADMIN_KEY}" in printed
+    assert re.search(r"^# moto \(the local AWS\) is listening on http://127\.0\.0\.1:\d+$", printed, re.MULTILINE)
+    item = seen["item"]
+    assert isinstance(item, dict)
+    assert (item["greeting"], item["item"]) == ("HELLO", "i1")
+    assert item["fn"].startswith("pushlane-ApiFunction-")
+    assert signal.getsignal(signal.SIGTERM) is previous_handler
+
+
+@pytest.mark.usefixtures("process_state", "logging_levels")
+def test_main_refuses_a_port_in_use_with_one_clear_line_and_exit_code_1(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+
+        code = main(["--port", str(port)])
+
+    err = capsys.readouterr().err
+    assert code == 1
+    expected = f"pushlane: 127.0.0.1:{port} is already in use, so the gateway cannot listen there"
+    assert err == f"{expected} (choose another port)\n"
+
+
+def _read_lines(stream: io.TextIOBase, lines: "queue.Queue[str]") -> None:
+    for line in stream:
+        lines.put(line)
+
+
+@pytest.mark.skipif(
+    not (REPO_ROOT / "layers" / "push_core" / "push_core" / "auth.py").exists()
+    or not (REPO_ROOT / "local_stack" / "quickstart.py").exists(),
+    reason="python -m local_stack needs push_core.auth and local_stack/quickstart.py",
+)
+def test_python_m_local_stack_starts_the_real_template_and_stops_cleanly_on_ctrl_c() -> None:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "local_stack", "--port", "0", "--moto-port", "0"],
+        cwd=REPO_ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None
+    assert process.stderr is not None
+    lines: queue.Queue[str] = queue.Queue()
+    threading.Thread(target=_read_lines, args=(process.stdout, lines), daemon=True).start()
+    try:
+        first = lines.get(timeout=60)
+        match = READY.match(first.rstrip("\n"))
+        assert match, first
+        not_routed = requests.get(f"{match.group(1)}/", timeout=10)
+        time.sleep(0.2)
+        printed = "".join(lines.get_nowait() for _ in range(lines.qsize()))
+    finally:
+        process.send_signal(signal.SIGINT)
+        code = process.wait(timeout=30)
+    stderr = process.stderr.read()
+
+    # pushlane routes even "/" to its JSON 404 (API Gateway's own would be {"message":"Not Found"}).
+    assert not_routed.status_code == 404
+    assert not_routed.json()["error"]["code"] == "route_not_found"
+    assert "ADMIN_KEY=pl_admin_" in printed
+    assert "# moto (the local AWS) is listening on http://127.0.0.1:" in printed
+    assert code == 0
+    assert "Traceback" not in stderr
