@@ -17,6 +17,7 @@ from types import FrameType
 from typing import Any
 
 from local_stack import launcher
+from local_stack.emulated_providers import EmulatedProviders, start_emulators
 from local_stack.template import REPO_ROOT, TemplateError, load_sam_app
 
 
@@ -38,6 +39,10 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--parameter", type=_parameter, action="append", default=[], metavar="NAME=VALUE",
         help="a template parameter value (repeatable); AdminKeySha256 is generated",
     )  # fmt: skip
+    parser.add_argument(
+        "--no-emulators", action="store_true",
+        help="do not start the APNs/FCM/Web Push/webhook emulators (providers then use the template's URLs)",
+    )  # fmt: skip
     return parser.parse_args(argv)
 
 
@@ -56,10 +61,15 @@ def _new_admin_key(layer_dirs: Sequence[Path]) -> Any:
     return new_admin_key()
 
 
-def _quickstart(base_url: str, admin_key: str) -> str:
+def _quickstart(base_url: str, admin_key: str, providers: EmulatedProviders | None) -> str:
     from local_stack import quickstart  # imported when needed: only the command prints it
 
-    text: str = quickstart.render(base_url, admin_key)
+    section = (
+        quickstart.render_providers(str(providers.directory), providers.ca_path, providers.ledger_urls())
+        if providers
+        else ""
+    )
+    text: str = quickstart.render(base_url, admin_key, section)
     return text
 
 
@@ -81,11 +91,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         stopping.set()
 
     previous = {signum: signal.signal(signum, request_stop) for signum in (signal.SIGINT, signal.SIGTERM)}
+    providers: EmulatedProviders | None = None
     try:
         try:
             app = load_sam_app(args.template)
             admin_key = _new_admin_key(app.layer_dirs)
-            parameters = {**dict(args.parameter), "AdminKeySha256": admin_key.sha256}
+            # Only templates that declare the provider parameters get emulators (pushlane's does).
+            declared = set(app.template.get("Parameters", {}))
+            wanted = not args.no_emulators and set(EmulatedProviders.PARAMETERS) <= declared
+            providers = start_emulators() if wanted else None
+            emulated = providers.template_parameters() if providers else {}
+            parameters = {**emulated, **dict(args.parameter), "AdminKeySha256": admin_key.sha256}
             stack = launcher.start(
                 app,
                 parameters,
@@ -95,17 +111,23 @@ def main(argv: Sequence[str] | None = None) -> int:
                 stack_name=args.stack_name,
             )
         except ImportError as error:
+            if providers:
+                providers.stop()
             return _fail(f"cannot create the admin key ({error})")
         except (OSError, TemplateError, RuntimeError, ValueError) as error:
+            if providers:
+                providers.stop()
             return _fail(f"could not start: {error}")
         try:
             base_url = f"http://{args.host}:{stack.gateway.port}"
             print(f"pushlane is listening on {base_url}", flush=True)
-            print(_quickstart(base_url, admin_key.token), flush=True)
+            print(_quickstart(base_url, admin_key.token, providers), flush=True)
             print(f"# moto (the local AWS) is listening on {stack.moto_url}", flush=True)
             stopping.wait()
         finally:
             stack.stop()
+            if providers:
+                providers.stop()
         return 0
     finally:
         for signum, handler in previous.items():

@@ -38,11 +38,45 @@ curl -sS -X POST "$PUSHLANE/v1/devices/$DEVICE_ID/messages/confirm" -H "Authoriz
 
 # 7. The publication's report: total 1, passed 1, confirmed 1.
 curl -sS "$PUSHLANE/v1/messages/$MESSAGE_ID" -H "Authorization: Bearer $SECRET_KEY"; echo
-
+{providers}
 # The whole API: $PUSHLANE/v1/docs (Swagger UI) and $PUSHLANE/v1/openapi.json
 """
 
+PROVIDERS = r"""
+# 8. Phones, browsers and webhooks, through the loopback emulators of APNs, FCM and a Web Push service.
+#    Give the app its provider credentials (the emulators issued them; files in {directory}).
+APP_ID=$(printf '%s' "$APP" | jget app id)
+for platform in apns fcm webpush webhook; do
+  curl -sS -X PUT "$PUSHLANE/v1/apps/$APP_ID/credentials" -H "Authorization: Bearer $SECRET_KEY" \
+    -H 'Content-Type: application/json' -d @{directory}/$platform.json; echo
+done
 
-def render(base_url: str, admin_key: str) -> str:
-    """The quickstart for a stack listening at base_url, using this run's admin key."""
-    return QUICKSTART.format(base_url=base_url, admin_key=admin_key)
+# 9. Register an iPhone, an Android phone, a browser and a webhook, and subscribe them all to "deals".
+for platform in apns fcm webpush webhook; do
+  REGISTERED=$(curl -sS -X POST "$PUSHLANE/v1/devices" -H "Authorization: Bearer $PUBLIC_KEY" \
+    -H 'Content-Type: application/json' -d @{directory}/$platform-device.json)
+  curl -sS -X PUT "$PUSHLANE/v1/devices/$(printf '%s' "$REGISTERED" | jget device id)/topics/deals" \
+    -H "Authorization: Bearer $SECRET_KEY"; echo
+done
+
+# 10. Publish to "deals"; a moment later the report shows total 4, passed 4.
+DEAL_ID=$(curl -sS -X POST "$PUSHLANE/v1/messages" -H "Authorization: Bearer $SECRET_KEY" \
+  -H 'Content-Type: application/json' \
+  -d '{{"topics": ["deals"], "title": "Deal", "body": "Half price today", "importance": 4}}' | jget id)
+sleep 3
+curl -sS "$PUSHLANE/v1/messages/$DEAL_ID" -H "Authorization: Bearer $SECRET_KEY"; echo
+
+# 11. What each service received (the Web Push one decrypted it, as the browser would):
+{ledgers}
+"""
+
+
+def render_providers(directory: str, ca_path: str, ledger_urls: dict[str, str]) -> str:
+    """The quickstart section for the emulated providers."""
+    ledgers = "\n".join(f"#   curl -sS --cacert {ca_path} {url}" for url in ledger_urls.values())
+    return PROVIDERS.format(directory=directory, ledgers=ledgers)
+
+
+def render(base_url: str, admin_key: str, providers: str = "") -> str:
+    """The quickstart for a stack listening at base_url, using this run's admin key (and providers section)."""
+    return QUICKSTART.format(base_url=base_url, admin_key=admin_key, providers=providers)

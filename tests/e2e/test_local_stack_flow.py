@@ -1,9 +1,12 @@
 """The whole flow over HTTP against `python -m local_stack`: moto server, gateway, SQS pollers, handlers."""
 
 import json
+import re
 import subprocess
 import threading
 import time
+
+import requests
 
 from local_stack.template import load_sam_app
 from tests.e2e.conftest import Api, RunningStack
@@ -14,13 +17,23 @@ def test_printed_quickstart_works_when_pasted_into_a_shell(stack: RunningStack, 
     script.write_text(stack.quickstart())
     done = subprocess.run(["bash", str(script)], capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 0, done.stderr
-    report = json.loads(done.stdout.strip().splitlines()[-1])
-    assert (report["status"], report["total"], report["passed"], report["confirmed"]) == (
-        "completed",
-        1,
-        1,
-        1,
-    )
+    reports = [json.loads(line) for line in done.stdout.splitlines() if line.startswith('{"id"')]
+    inbox, deals = reports[0], reports[-1]
+    assert (inbox["status"], inbox["total"], inbox["passed"], inbox["confirmed"]) == ("completed", 1, 1, 1)
+    # The same message reached an iPhone, an Android phone, a browser and a webhook through the emulators.
+    assert (deals["status"], deals["total"], deals["passed"], deals["failed"]) == ("completed", 4, 4, 0)
+    ledgers = re.findall(r"--cacert (\S+) (https://\S+/_emulator/ledger)", stack.quickstart())
+    assert len(ledgers) == 4
+    received = {}
+    for ca_path, url in ledgers:
+        ledger = requests.get(url, verify=ca_path, timeout=10).json()
+        assert [e["outcome"] for e in ledger["entries"]] == ["delivered"], url
+        received[ledger["emulator"]] = ledger["entries"][0]["data"]
+    assert sorted(received) == ["apns", "fcm", "webhook", "webpush"]
+    assert received["apns"]["payload"]["aps"]["alert"]["body"] == "Half price today"
+    assert received["fcm"]["message"]["notification"]["body"] == "Half price today"
+    assert json.loads(received["webpush"]["plaintext"])["body"] == "Half price today"  # decrypted, as a browser would
+    assert received["webhook"]["signature"]["verified"] is True
 
 
 def test_publish_poll_confirm_and_counters(http: Api):
@@ -32,9 +45,7 @@ def test_publish_poll_confirm_and_counters(http: Api):
     assert http.call("PUT", f"/v1/devices/{device_id}/topics/alerts", device_key).status_code == 201
 
     # When the app publishes and the device long-polls
-    published = http.call(
-        "POST", "/v1/messages", app["secret"], json={"topics": ["alerts"], "title": "T", "body": "B"}
-    )
+    published = http.call("POST", "/v1/messages", app["secret"], json={"topics": ["alerts"], "title": "T", "body": "B"})
     assert published.status_code == 202
     message_id = published.json()["id"]
     assert published.headers["Location"] == f"/v1/messages/{message_id}"
@@ -42,9 +53,7 @@ def test_publish_poll_confirm_and_counters(http: Api):
 
     # Then it receives the message, confirms it, and the report shows passed 1, confirmed 1
     assert [(m["id"], m["title"], m["body"]) for m in polled["messages"]] == [(message_id, "T", "B")]
-    confirmed = http.call(
-        "POST", f"/v1/devices/{device_id}/messages/confirm", device_key, json={"ids": [message_id]}
-    )
+    confirmed = http.call("POST", f"/v1/devices/{device_id}/messages/confirm", device_key, json={"ids": [message_id]})
     assert confirmed.json() == {"confirmed": 1}
     report = http.call("GET", f"/v1/messages/{message_id}", app["secret"]).json()
     assert {k: report[k] for k in ("status", "total", "passed", "failed", "pending", "confirmed")} == {

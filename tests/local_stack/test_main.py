@@ -1,6 +1,5 @@
 """python -m local_stack: start, print the ready line, serve, stop cleanly on a signal."""
 
-import hashlib
 import io
 import logging
 import os
@@ -12,19 +11,16 @@ import subprocess
 import sys
 import threading
 import time
-import types
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import requests
 
-import local_stack
 from local_stack.__main__ import main
 from local_stack.template import REPO_ROOT
 
 READY = re.compile(r"^pushlane is listening on (http://127\.0\.0\.1:\d+)$", re.MULTILINE)
-TEST_ADMIN_KEY = "pl_admin_for_tests"
 
 
 class WatchedOutput(io.StringIO):
@@ -42,22 +38,6 @@ class WatchedOutput(io.StringIO):
 
 
 @pytest.fixture
-def stubbed_collaborators(monkeypatch: pytest.MonkeyPatch) -> None:
-    """push_core.auth and the quickstart belong to other modules: stand-ins pin only the interface used."""
-    auth = types.ModuleType("push_core.auth")
-    auth.new_admin_key = lambda: types.SimpleNamespace(  # type: ignore[attr-defined]
-        token=TEST_ADMIN_KEY, sha256=hashlib.sha256(TEST_ADMIN_KEY.encode()).hexdigest()
-    )
-    if "push_core" not in sys.modules:
-        monkeypatch.setitem(sys.modules, "push_core", types.ModuleType("push_core"))
-    monkeypatch.setitem(sys.modules, "push_core.auth", auth)
-    quickstart = types.ModuleType("local_stack.quickstart")
-    quickstart.render = lambda base_url, admin_key: f"QUICKSTART {base_url} {admin_key}"  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "local_stack.quickstart", quickstart)
-    monkeypatch.setattr(local_stack, "quickstart", quickstart, raising=False)
-
-
-@pytest.fixture
 def logging_levels() -> Iterator[None]:
     """main() configures logging for a terminal; put the levels back for the other tests."""
     loggers = [logging.getLogger(name) for name in ("local_stack", "werkzeug")]
@@ -67,7 +47,7 @@ def logging_levels() -> Iterator[None]:
         logger.setLevel(level)
 
 
-@pytest.mark.usefixtures("process_state", "stubbed_collaborators", "logging_levels")
+@pytest.mark.usefixtures("process_state", "logging_levels")
 def test_main_prints_the_ready_line_serves_and_exits_zero_on_sigterm(
     tiny_app_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -91,7 +71,10 @@ def test_main_prints_the_ready_line_serves_and_exits_zero_on_sigterm(
     assert code == 0
     assert printed.startswith("pushlane is listening on http://127.0.0.1:")
     base_url = READY.search(printed).group(1)  # type: ignore[union-attr]
-    assert f"QUICKSTART {base_url} {TEST_ADMIN_KEY}" in printed
+    # The real quickstart, with the real admin key made by the layer's own code.
+    assert f"export PUSHLANE={base_url}" in printed
+    assert re.search(r"^export ADMIN_KEY=pl_admin_[0-9a-f]{40}$", printed, re.MULTILINE)
+    assert "# 8. Phones, browsers and webhooks" not in printed  # the tiny template has no provider parameters
     assert re.search(r"^# moto \(the local AWS\) is listening on http://127\.0\.0\.1:\d+$", printed, re.MULTILINE)
     item = seen["item"]
     assert isinstance(item, dict)

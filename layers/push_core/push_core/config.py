@@ -21,6 +21,24 @@ class Settings(BaseModel):
     inbox_ttl_days: int = 30
     publication_ttl_days: int = 30
     long_poll_max_seconds: int = 20
+    # Providers: every base URL is configurable (the local stack points them at the loopback emulators).
+    secrets_prefix: str = "pushlane"
+    apns_production_url: str = "https://api.push.apple.com"
+    apns_sandbox_url: str = "https://api.sandbox.push.apple.com"
+    fcm_url: str = "https://fcm.googleapis.com"
+    # Web Push endpoints are URLs from browsers: only these push-service hosts (suffix match) are contacted.
+    webpush_allowed_hosts: tuple[str, ...] = (
+        "fcm.googleapis.com",
+        "updates.push.services.mozilla.com",
+        "push.services.mozilla.com",
+        "web.push.apple.com",
+        "notify.windows.com",
+    )
+    # An explicit CA for provider connections (the emulators' CA locally); None = the system store.
+    provider_ca_bundle: str | None = None
+    # Only the local stack sets this: lets webhooks and Web Push reach 127.0.0.1.
+    allow_loopback_targets: bool = False
+    max_in_flight: int = Field(default=1000, ge=1, le=10_000)
 
     @classmethod
     def from_environ(cls) -> "Settings":
@@ -33,10 +51,32 @@ class Settings(BaseModel):
                 "fanout_queue_url": env.get("FANOUT_QUEUE_URL"),
                 "feedback_queue_url": env.get("FEEDBACK_QUEUE_URL"),
                 "admin_key_sha256": env.get("ADMIN_KEY_SHA256"),
-                **({"topic_shards": env["TOPIC_SHARDS"]} if "TOPIC_SHARDS" in env else {}),
-                **({"expand_page_size": env["EXPAND_PAGE_SIZE"]} if "EXPAND_PAGE_SIZE" in env else {}),
+                **{field: env[name] for name, field in _OPTIONAL.items() if env.get(name)},
+                **(
+                    {
+                        "webpush_allowed_hosts": tuple(
+                            h.strip() for h in env["WEBPUSH_ALLOWED_HOSTS"].split(",") if h.strip()
+                        )
+                    }
+                    if env.get("WEBPUSH_ALLOWED_HOSTS")
+                    else {}
+                ),
             }
         )
+
+
+# Environment variable → setting, for the settings that have defaults.
+_OPTIONAL = {
+    "TOPIC_SHARDS": "topic_shards",
+    "EXPAND_PAGE_SIZE": "expand_page_size",
+    "SECRETS_PREFIX": "secrets_prefix",
+    "APNS_PRODUCTION_URL": "apns_production_url",
+    "APNS_SANDBOX_URL": "apns_sandbox_url",
+    "FCM_URL": "fcm_url",
+    "PROVIDER_CA_BUNDLE": "provider_ca_bundle",
+    "ALLOW_LOOPBACK_TARGETS": "allow_loopback_targets",
+    "MAX_IN_FLIGHT": "max_in_flight",
+}
 
 
 @lru_cache(maxsize=1)

@@ -1,40 +1,154 @@
-"""Delivering a message to a batch of targets and tallying the outcome.
+"""Delivering one message to a page of targets, and tallying what happened.
 
-Inbox targets are delivered by storing the message for polling. Push platforms (APNs, FCM, Web Push,
-webhooks) get their providers in the provider layer; until a platform's provider exists its targets
-are counted as failed with a reason, never silently dropped.
+Inbox targets are delivered by storing the message for polling (plus a silent "ping" push when the
+device registered a push token for it). Push targets go through their app's provider for the platform;
+every target ends up passed, failed (with a reason), dead (failed, and pruned through feedback), or
+due for a retry.
 """
 
+import asyncio
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 
+from push_core.config import get_settings
 from push_core.models import InboxMessage, Platform, Target
 from push_core.observability import logger
+from push_core.providers.contract import Delivered, InvalidTarget, Outcome, PushMessage, Rejected, Transient
+from push_core.providers.pool import ProviderPool
 from push_core.storage import inbox as inbox_store
+from push_core.storage.provider_tokens import DynamoTokenStore
+
+PING_PLATFORM = "ping_platform"
+PING_TOKEN = "ping_token"  # noqa: S105 - a field name, not a secret
 
 
 @dataclass
 class DeliveryReport:
-    """How a batch went: the counts that go into the publication."""
+    """How a page went: counts for the publication, and what to do next."""
 
     passed: int = 0
     failed: int = 0
     failures: Counter[str] = field(default_factory=Counter)
+    retry: list[Target] = field(default_factory=list)
+    retry_after_s: float = 0.0
+    dead: list[tuple[Target, InvalidTarget]] = field(default_factory=list)
+
+    def fail(self, reason: str) -> None:
+        self.failed += 1
+        self.failures[reason] += 1
 
 
-def deliver(
-    app_id: str, message: InboxMessage, targets: list[Target], inbox_expires_at: int
-) -> DeliveryReport:
-    """Deliver one message to targets; returns the tally."""
-    report = DeliveryReport()
-    inbox_ids = [t.device_id for t in targets if t.platform is Platform.INBOX]
-    if inbox_ids:
-        inbox_store.write_messages(app_id, inbox_ids, message, inbox_expires_at)
-        report.passed += len(inbox_ids)
-    for target in targets:
-        if target.platform is not Platform.INBOX:
-            report.failed += 1
-            report.failures[f"{target.platform.value}:no_provider"] += 1
-    if report.failures:
-        logger.warning("targets without a provider", extra={"failures": dict(report.failures)})
-    return report
+def push_message(message: InboxMessage, *, silent: bool = False) -> PushMessage:
+    """The provider view of a stored message."""
+    content = message.content
+    return PushMessage(
+        message_id=message.message_id,
+        content=content,
+        ttl_s=content.ttl,
+        collapse_key=content.collapse_key,
+        silent=silent,
+    )
+
+
+def ping_target(target: Target) -> Target | None:
+    """The push target an inbox device registered for being told to sync, if any."""
+    platform = target.push.get(PING_PLATFORM)
+    token = target.push.get(PING_TOKEN)
+    if not platform or not token:
+        return None
+    extras = {k: v for k, v in target.push.items() if k not in (PING_PLATFORM, PING_TOKEN)}
+    return Target(device_id=target.device_id, platform=Platform(platform), token=token, push=extras)
+
+
+class DeliveryService:
+    """Sends through the providers on one event loop kept for the container's life (so connections persist)."""
+
+    def __init__(self, pool: ProviderPool) -> None:
+        self._pool = pool
+        self._runner: asyncio.Runner | None = None
+
+    def _run(self, groups: list[tuple[Platform, list[Target], PushMessage]], app_id: str) -> list[list[Outcome] | None]:
+        if self._runner is None:
+            self._runner = asyncio.Runner()
+        return self._runner.run(self._send_groups(groups, app_id))
+
+    async def _send_groups(
+        self, groups: list[tuple[Platform, list[Target], PushMessage]], app_id: str
+    ) -> list[list[Outcome] | None]:
+        retired, self._pool.retired = self._pool.retired, []
+        await asyncio.gather(*(provider.close() for provider in retired))
+        sends = []
+        for platform, targets, message in groups:
+            provider = self._pool.provider(app_id, platform)
+            sends.append(provider.send(targets, message) if provider is not None else _nothing())
+        return list(await asyncio.gather(*sends))
+
+    def deliver(
+        self,
+        app_id: str,
+        message: InboxMessage,
+        targets: Sequence[Target],
+        *,
+        inbox_expires_at: int,
+        final_attempt: bool,
+    ) -> DeliveryReport:
+        """Deliver message to targets and report; transient failures on the final attempt count as failed."""
+        report = DeliveryReport()
+        inbox = [t for t in targets if t.platform is Platform.INBOX]
+        if inbox:
+            inbox_store.write_messages(app_id, [t.device_id for t in inbox], message, inbox_expires_at)
+            report.passed += len(inbox)
+        by_platform: dict[Platform, list[Target]] = {}
+        for target in targets:
+            if target.platform is not Platform.INBOX:
+                by_platform.setdefault(target.platform, []).append(target)
+        pings = [p for p in (ping_target(t) for t in inbox) if p is not None]
+        groups = [(platform, group, push_message(message)) for platform, group in by_platform.items()]
+        ping_groups: dict[Platform, list[Target]] = {}
+        for ping in pings:
+            ping_groups.setdefault(ping.platform, []).append(ping)
+        groups += [(platform, group, push_message(message, silent=True)) for platform, group in ping_groups.items()]
+        if not groups:
+            return report
+        results = self._run(groups, app_id)
+        for (platform, group, push), outcomes in zip(groups, results, strict=True):
+            if push.silent:  # pings: the inbox already has the message; a failed ping only delays the sync
+                continue
+            if outcomes is None:
+                for _ in group:
+                    report.fail(f"{platform.value}:no_credentials")
+                continue
+            for target, outcome in zip(group, outcomes, strict=True):
+                self._tally(report, platform, target, outcome, final_attempt)
+        if report.failures:
+            logger.info("delivery failures", extra={"failures": dict(report.failures)})
+        return report
+
+    @staticmethod
+    def _tally(report: DeliveryReport, platform: Platform, target: Target, outcome: Outcome, final: bool) -> None:
+        match outcome:
+            case Delivered():
+                report.passed += 1
+            case InvalidTarget(reason=reason):
+                report.fail(f"{platform.value}:{reason}")
+                report.dead.append((target, outcome))
+            case Rejected(reason=reason):
+                report.fail(f"{platform.value}:{reason}")
+            case Transient(reason=reason, retry_after_s=after):
+                if final:
+                    report.fail(f"{platform.value}:{reason}")
+                else:
+                    report.retry.append(target)
+                    report.retry_after_s = max(report.retry_after_s, after or 0.0)
+
+
+async def _nothing() -> None:
+    return None
+
+
+@lru_cache(maxsize=1)
+def delivery_service() -> DeliveryService:
+    """The container's delivery service (providers and their connections live as long as it does)."""
+    return DeliveryService(ProviderPool(get_settings(), token_store=DynamoTokenStore()))

@@ -1,17 +1,21 @@
 """Fan-out: expand an audience page by page and deliver to it, exactly once per counted target."""
 
+import random
+
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from push_core import registry
 from push_core.config import get_settings
-from push_core.delivery import deliver
-from push_core.models import InboxMessage, epoch_seconds, utc_now
+from push_core.delivery import DeliveryReport, delivery_service
+from push_core.models import InboxMessage, Target, epoch_seconds, utc_now
 from push_core.observability import logger, metrics
-from push_core.queueing import ExpandJob, PurgeAppJob, fanout_job_adapter, send_jobs
+from push_core.queueing import ExpandJob, FeedbackEvent, PurgeAppJob, fanout_job_adapter, send_jobs
 from push_core.storage import publications as publication_store
 from push_core.storage import subscriptions as subscription_store
 
 DAY_SECONDS = 86_400
+MAX_ATTEMPTS = 8
+_BACKOFF_BASE_S = 2.0
 
 
 def run_job(job: ExpandJob | PurgeAppJob) -> None:
@@ -24,12 +28,68 @@ def run_job(job: ExpandJob | PurgeAppJob) -> None:
             send_jobs(get_settings().fanout_queue_url, [follow_up])
 
 
+def retry_delay_s(attempt: int, retry_after_s: float) -> int:
+    """Exponential back-off with full jitter, never sooner than the provider asked."""
+    backoff = random.uniform(0, _BACKOFF_BASE_S * 2**attempt)  # noqa: S311 - jitter, not secrecy
+    return int(max(retry_after_s, backoff, 1))
+
+
+def _page_targets(job: ExpandJob, expires_at: int) -> list[Target]:
+    """The targets of this job; for a topic page, also registers and sends the next page's job first."""
+    if job.topic is None:
+        return list(job.targets)
+    settings = get_settings()
+    page = subscription_store.subscriber_page(job.app_id, job.topic, job.shard, job.cursor, settings.expand_page_size)
+    if page.next_cursor is not None:
+        follow_up = job.model_copy(update={"cursor": page.next_cursor})
+        publication_store.register_job(job.app_id, job.publication_id, follow_up.job_key, expires_at)
+        send_jobs(settings.fanout_queue_url, [follow_up])
+    explicit = set(job.explicit_device_ids)
+    targets = [t for t in page.targets if t.device_id not in explicit]
+    if job.earlier_topics:
+        reached = subscription_store.is_subscribed_to_any(
+            job.app_id, [t.device_id for t in targets], job.earlier_topics
+        )
+        targets = [t for t in targets if t.device_id not in reached]
+    return targets
+
+
+def _follow_up(job: ExpandJob, report: DeliveryReport, now: int, expires_at: int) -> None:
+    """Send what the page's outcomes call for: dead targets to feedback, transient ones to a delayed retry."""
+    settings = get_settings()
+    if report.dead:
+        events = [
+            FeedbackEvent(
+                app_id=job.app_id,
+                device_id=target.device_id,
+                platform=target.platform,
+                reason=outcome.reason,
+                provider_timestamp_ms=outcome.provider_timestamp_ms,
+                observed_at=now,
+            )
+            for target, outcome in report.dead
+        ]
+        send_jobs(settings.feedback_queue_url, events)
+    if report.retry:
+        retry = ExpandJob(
+            app_id=job.app_id,
+            publication_id=job.publication_id,
+            created_at=job.created_at,
+            content=job.content,
+            targets=report.retry,
+            retry_of=job.retry_of or job.job_key,
+            attempt=job.attempt + 1,
+        )
+        publication_store.register_job(job.app_id, job.publication_id, retry.job_key, expires_at)
+        send_jobs(settings.fanout_queue_url, [retry], delay_s=retry_delay_s(job.attempt, report.retry_after_s))
+
+
 def expand(job: ExpandJob) -> None:
     """Expand one page of the audience, deliver to it, and record the result once.
 
-    Order matters for exactly-once counting: the continuation is registered and sent before this page's
-    checkpoint, so a crash anywhere leaves either a redelivery that redoes this page (its inbox writes
-    are idempotent) or a checkpoint that makes the redelivery a no-op.
+    Order matters for exactly-once counting: follow-up jobs (next page, retries) are registered and
+    sent before this job's checkpoint, so a crash anywhere leaves either a redelivery that redoes the
+    page or a checkpoint that makes the redelivery a no-op.
     """
     settings = get_settings()
     if publication_store.job_applied(job.app_id, job.publication_id, job.job_key):
@@ -37,30 +97,21 @@ def expand(job: ExpandJob) -> None:
         return
     now = epoch_seconds(utc_now())
     expires_at = now + settings.publication_ttl_days * DAY_SECONDS
-    if job.topic is None:
-        targets = list(job.targets)
-    else:
-        page = subscription_store.subscriber_page(
-            job.app_id, job.topic, job.shard, job.cursor, settings.expand_page_size
-        )
-        if page.next_cursor is not None:
-            follow_up = job.model_copy(update={"cursor": page.next_cursor})
-            publication_store.register_job(job.app_id, job.publication_id, follow_up.job_key, expires_at)
-            send_jobs(settings.fanout_queue_url, [follow_up])
-        explicit = set(job.explicit_device_ids)
-        targets = [t for t in page.targets if t.device_id not in explicit]
-        if job.earlier_topics:
-            reached = subscription_store.is_subscribed_to_any(
-                job.app_id, [t.device_id for t in targets], job.earlier_topics
-            )
-            targets = [t for t in targets if t.device_id not in reached]
+    targets = _page_targets(job, expires_at)
     message = InboxMessage(message_id=job.publication_id, content=job.content, created_at=job.created_at)
-    report = deliver(job.app_id, message, targets, now + settings.inbox_ttl_days * DAY_SECONDS)
+    report = delivery_service().deliver(
+        job.app_id,
+        message,
+        targets,
+        inbox_expires_at=now + settings.inbox_ttl_days * DAY_SECONDS,
+        final_attempt=job.attempt + 1 >= MAX_ATTEMPTS,
+    )
+    _follow_up(job, report, now, expires_at)
     applied = publication_store.apply_job_result(
         job.app_id,
         job.publication_id,
         job.job_key,
-        total=len(targets),
+        total=0 if job.retry_of is not None else len(targets),  # a retry's targets were counted by its origin
         passed=report.passed,
         failed=report.failed,
         expires_at=expires_at,
@@ -68,6 +119,7 @@ def expand(job: ExpandJob) -> None:
     if applied:
         metrics.add_metric(name="Deliveries", unit="Count", value=report.passed)
         metrics.add_metric(name="FailedDeliveries", unit="Count", value=report.failed)
+        metrics.add_metric(name="Retries", unit="Count", value=len(report.retry))
 
 
 def handle_record(record: SQSRecord) -> None:

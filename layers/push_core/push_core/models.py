@@ -83,6 +83,8 @@ class Target(Record):
     device_id: str
     platform: Platform
     token: str | None = None
+    # Platform extras copied from the device: Web Push keys, APNs environment, an inbox device's ping token.
+    push: dict[str, str] = Field(default_factory=dict)
 
 
 class MessageContent(Record):
@@ -93,6 +95,9 @@ class MessageContent(Record):
     link: str | None = None
     importance: int = Field(default=3, ge=1, le=5)
     data: dict[str, Any] | None = None
+    # How long providers should keep trying (seconds; 0 = now or never) and what replaces what.
+    ttl: int | None = None
+    collapse_key: str | None = None
 
 
 class InboxMessage(Record):

@@ -32,9 +32,7 @@ def _expand_jobs(
     explicit_ids = [t.device_id for t in explicit]
     jobs = [ExpandJob(**base, targets=explicit)] if explicit else []
     # '*' already reaches every device, so other topics would only add duplicates.
-    topics = (
-        [ALL_DEVICES_TOPIC] if ALL_DEVICES_TOPIC in audience.topics else list(dict.fromkeys(audience.topics))
-    )
+    topics = [ALL_DEVICES_TOPIC] if ALL_DEVICES_TOPIC in audience.topics else list(dict.fromkeys(audience.topics))
     for position, topic in enumerate(topics):
         for shard in range(shards):
             jobs.append(
@@ -57,7 +55,7 @@ def publish(app_id: str, content: MessageContent, audience: Audience) -> Publica
     if unknown:
         raise NotFound(f"No such device: {unknown[0]}.", code="device_not_found")
     explicit = [
-        Target(device_id=d.device_id, platform=d.platform, token=d.token)
+        Target(device_id=d.device_id, platform=d.platform, token=d.token, push=d.push)
         for d in devices.values()
         if d.enabled
     ]
@@ -80,9 +78,7 @@ def publish(app_id: str, content: MessageContent, audience: Audience) -> Publica
 
 def get_publication(app_id: str, publication_id: str) -> Publication:
     """The publication with its counters; NotFound also for another app's id."""
-    publication = (
-        publication_store.get_publication(app_id, publication_id) if is_sortable_id(publication_id) else None
-    )
+    publication = publication_store.get_publication(app_id, publication_id) if is_sortable_id(publication_id) else None
     if publication is None:
         raise NotFound("No such message.", code="message_not_found")
     return publication

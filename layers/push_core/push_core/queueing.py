@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from mypy_boto3_sqs.client import SQSClient
 
 SQS_BATCH_LIMIT = 10
+MAX_DELAY_S = 900  # SQS DelaySeconds ceiling
 _SEND_ATTEMPTS = 4
 
 
@@ -39,11 +40,19 @@ class ExpandJob(Job):
     # Topics listed before this one in the publication: their subscribers already got the message.
     earlier_topics: list[str] = Field(default_factory=list)
     explicit_device_ids: list[str] = Field(default_factory=list)
+    # Retries: the job whose transient failures this one retries, and which attempt this is.
+    retry_of: str | None = None
+    attempt: int = 0
 
     @property
     def job_key(self) -> str:
-        """Deterministic per page, so a redelivered or re-sent job finds its own checkpoint."""
-        where = f"T|{self.topic}|{self.shard}|{self.cursor or ''}" if self.topic is not None else "D"
+        """Deterministic per page (and per retry), so a redelivered or re-sent job finds its own checkpoint."""
+        if self.retry_of is not None:
+            where = f"R|{self.retry_of}|{self.attempt}"
+        elif self.topic is not None:
+            where = f"T|{self.topic}|{self.shard}|{self.cursor or ''}"
+        else:
+            where = "D"
         return hashlib.sha256(where.encode()).hexdigest()[:32]
 
 
@@ -82,14 +91,16 @@ def sqs_client() -> "SQSClient":
     return boto3.client("sqs", config=_BOTO_CONFIG)
 
 
-def send_jobs(queue_url: str, jobs: Sequence[BaseModel]) -> None:
+def send_jobs(queue_url: str, jobs: Sequence[BaseModel], *, delay_s: int = 0) -> None:
     """Send jobs in batches of ten, re-sending any entry SQS reports as failed; raise if some never go."""
     bodies = [job.model_dump_json(exclude_none=True) for job in jobs]
+    delay = max(0, min(MAX_DELAY_S, delay_s))
     for start in range(0, len(bodies), SQS_BATCH_LIMIT):
         pending = {str(i): body for i, body in enumerate(bodies[start : start + SQS_BATCH_LIMIT])}
         for _ in range(_SEND_ATTEMPTS):
             response = sqs_client().send_message_batch(
-                QueueUrl=queue_url, Entries=[{"Id": i, "MessageBody": b} for i, b in pending.items()]
+                QueueUrl=queue_url,
+                Entries=[{"Id": i, "MessageBody": b, "DelaySeconds": delay} for i, b in pending.items()],
             )
             failed = response.get("Failed", [])
             # Sender faults (malformed entry) will not get better by retrying.

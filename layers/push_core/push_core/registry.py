@@ -1,8 +1,9 @@
 """Apps, keys, devices and topics: the management side of pushlane."""
 
 from dataclasses import dataclass
+from typing import Any
 
-from push_core import auth
+from push_core import auth, credentials
 from push_core.config import get_settings
 from push_core.errors import Conflict, NotFound, UnprocessableEntity
 from push_core.identifiers import new_sortable_id
@@ -16,6 +17,7 @@ from push_core.models import (
     epoch_seconds,
     utc_now,
 )
+from push_core.providers.endpoints import EndpointNotAllowed, check_push_endpoint, check_webhook_url
 from push_core.queueing import PurgeAppJob, send_jobs
 from push_core.storage import apps as app_store
 from push_core.storage import devices as device_store
@@ -35,9 +37,7 @@ def create_app(name: str, icon: str | None) -> NewApp:
     app_id = new_sortable_id()
     secret = auth.issue_key(app_id, "secret", now)
     public = auth.issue_key(app_id, "public", now)
-    app = AppRecord(
-        app_id=app_id, name=name, icon=icon, created_at=now, live_secret_keys=1, live_public_keys=1
-    )
+    app = AppRecord(app_id=app_id, name=name, icon=icon, created_at=now, live_secret_keys=1, live_public_keys=1)
     app_store.create_app(app, [secret.record, public.record])
     return NewApp(app=app, secret_key=secret, public_key=public)
 
@@ -65,9 +65,7 @@ def delete_app(app_id: str) -> None:
     get_app(app_id)
     settings = get_settings()
     app_store.delete_app(app_id)
-    send_jobs(
-        settings.fanout_queue_url, [PurgeAppJob(app_id=app_id, shard=s) for s in range(settings.topic_shards)]
-    )
+    send_jobs(settings.fanout_queue_url, [PurgeAppJob(app_id=app_id, shard=s) for s in range(settings.topic_shards)])
 
 
 def list_keys(app_id: str) -> list[KeyRecord]:
@@ -92,11 +90,7 @@ def revoke_key(app_id: str, key_id: str) -> None:
     """Revoke one of the app's live keys."""
     keys = {k.key_id: k for k in app_store.list_app_keys(app_id)}
     key = keys.get(key_id)
-    if (
-        key is None
-        or key.revoked
-        or not app_store.revoke_key(app_id, key_id, key.role, epoch_seconds(utc_now()))
-    ):
+    if key is None or key.revoked or not app_store.revoke_key(app_id, key_id, key.role, epoch_seconds(utc_now())):
         raise NotFound("No such live key.", code="key_not_found")
 
 
@@ -117,9 +111,25 @@ class RegisteredDevice:
     created: bool
 
 
+def _check_endpoint(registration: Registration) -> None:
+    """Refuse URLs pushlane must never call (SSRF): checked at registration, and again before each send."""
+    settings = get_settings()
+    try:
+        if registration.platform is Platform.WEBPUSH and registration.token:
+            check_push_endpoint(
+                registration.token, settings.webpush_allowed_hosts, allow_loopback=settings.allow_loopback_targets
+            )
+        elif registration.platform is Platform.WEBHOOK and registration.token:
+            # Names are resolved (and re-checked) when sending: DNS answers change, and may be absent here.
+            check_webhook_url(registration.token, allow_loopback=settings.allow_loopback_targets, resolve=False)
+    except EndpointNotAllowed as error:
+        raise UnprocessableEntity(f"The URL is not allowed: {error}.", code="endpoint_not_allowed") from error
+
+
 def register_device(app_id: str, registration: Registration) -> RegisteredDevice:
     """Register a device; the same token again returns the same device with a fresh device key."""
     settings = get_settings()
+    _check_endpoint(registration)
     now = epoch_seconds(utc_now())
     for _ in range(2):  # a lost race on the token index means the device now exists: look again
         if registration.token is not None:
@@ -149,6 +159,27 @@ def register_device(app_id: str, registration: Registration) -> RegisteredDevice
     raise Conflict("The device was registered concurrently; retry.", code="registration_conflict")
 
 
+def configure_credentials(app_id: str, fields: dict[str, Any]) -> tuple[credentials.AnyCredentials, dict[str, str]]:
+    """Store the app's credentials for one platform (validated); returns them and what to show once."""
+    get_app(app_id)
+    creds, shown_once = credentials.prepare(fields)
+    credentials.save(app_id, creds)
+    return creds, shown_once
+
+
+def credentials_summaries(app_id: str) -> list[credentials.AnyCredentials]:
+    """The app's configured provider credentials, one per platform."""
+    get_app(app_id)
+    found = (credentials.load(app_id, platform) for platform in Platform if platform is not Platform.INBOX)
+    return [creds for creds in found if creds is not None]
+
+
+def remove_credentials(app_id: str, platform: Platform) -> None:
+    """Forget the app's credentials for a platform."""
+    get_app(app_id)
+    credentials.remove(app_id, platform)
+
+
 def get_device(app_id: str, device_id: str) -> DeviceRecord:
     """The app's device, or NotFound (also for another app's device)."""
     device = device_store.get_device(app_id, device_id)
@@ -170,9 +201,7 @@ def device_topics(app_id: str, device_id: str) -> list[str]:
 
 def _check_topic(topic: str) -> None:
     if topic == ALL_DEVICES_TOPIC:
-        raise UnprocessableEntity(
-            "Every device is always in '*'; it cannot be subscribed to.", code="reserved_topic"
-        )
+        raise UnprocessableEntity("Every device is always in '*'; it cannot be subscribed to.", code="reserved_topic")
 
 
 def subscribe(app_id: str, device_id: str, topic: str) -> bool:

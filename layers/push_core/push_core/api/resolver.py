@@ -21,9 +21,7 @@ from push_core.observability import logger
 API_TITLE = "pushlane"
 API_VERSION = "1.0.0"
 SECURITY_SCHEMES = {
-    "bearer": HTTPBearer(
-        description="An app key (pl_sk_… / pl_pk_…), a device key (pl_dk_…) or the admin key"
-    ),
+    "bearer": HTTPBearer(description="An app key (pl_sk_… / pl_pk_…), a device key (pl_dk_…) or the admin key"),
     "apiKey": APIKey(name="X-Api-Key", in_=APIKeyIn.header, description="The same key in a header"),
 }
 AUTHENTICATED: list[dict[str, list[str]]] = [{"bearer": []}, {"apiKey": []}]
@@ -46,9 +44,7 @@ ERROR_RESPONSES: dict[int, OpenAPIResponse] = {
 _THROTTLING_CODES = {"ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded"}
 
 
-def error_response(
-    status: int, code: str, message: str, headers: dict[str, str] | None = None
-) -> Response[Any]:
+def error_response(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> Response[Any]:
     """The one error shape: {"error": {"code": ..., "message": ...}}."""
     return Response(
         status_code=status,

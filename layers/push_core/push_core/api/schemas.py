@@ -138,12 +138,21 @@ class DeviceBase(Body):
     name: Annotated[str, Field(min_length=1, max_length=64)] | None = None
 
 
+class InboxPing(Body):
+    """A push token the inbox device also has: pushlane sends it a silent push so the app syncs at once."""
+
+    platform: Literal["apns", "fcm"]
+    token: Annotated[str, Field(min_length=1, max_length=4096, pattern=r"^[A-Za-z0-9_:.\-]+$")]
+    environment: Literal["production", "sandbox"] = "production"
+
+
 class InboxDevice(DeviceBase):
     platform: Literal["inbox"]
     token: Annotated[str, Field(min_length=1, max_length=256, pattern=r"^[\x21-\x7e]+$")] | None = Field(
         default=None,
         description="Optional id chosen by the client; registering it again returns the same device.",
     )
+    ping: InboxPing | None = None
 
 
 class ApnsDevice(DeviceBase):
@@ -189,7 +198,13 @@ def registration_of(
         case FcmDevice():
             return Registration(Platform.FCM, request.token, {}, request.name)
         case InboxDevice():
-            return Registration(Platform.INBOX, request.token, {}, request.name)
+            ping = request.ping
+            extras = (
+                {"ping_platform": ping.platform, "ping_token": ping.token, "environment": ping.environment}
+                if ping
+                else {}
+            )
+            return Registration(Platform.INBOX, request.token, extras, request.name)
 
 
 class DeviceOut(BaseModel):
@@ -214,9 +229,7 @@ class DeviceOut(BaseModel):
 
 class DeviceRegistered(BaseModel):
     device: DeviceOut
-    device_key: str = Field(
-        description="Authorises this device's poll, confirm and subscriptions. Shown once."
-    )
+    device_key: str = Field(description="Authorises this device's poll, confirm and subscriptions. Shown once.")
 
 
 class DeviceTopics(BaseModel):
@@ -247,8 +260,12 @@ class PublishRequest(Body):
     body: Annotated[str, Field(min_length=1, max_length=4096)]
     link: HttpsUrl | None = None
     importance: Annotated[int, Field(ge=1, le=5)] = 3
-    data: dict[str, Any] | None = Field(
-        default=None, description=f"Custom JSON, at most {MAX_DATA_BYTES} bytes"
+    data: dict[str, Any] | None = Field(default=None, description=f"Custom JSON, at most {MAX_DATA_BYTES} bytes")
+    ttl: Annotated[int, Field(ge=0, le=28 * 86_400)] | None = Field(
+        default=None, description="Seconds providers keep trying; 0 = deliver now or never"
+    )
+    collapse_key: Annotated[str, Field(min_length=1, max_length=64)] | None = Field(
+        default=None, description="A newer message with the same key replaces an undelivered older one"
     )
 
     @model_validator(mode="after")
@@ -266,6 +283,8 @@ class PublishRequest(Body):
             link=str(self.link) if self.link else None,
             importance=self.importance,
             data=self.data,
+            ttl=self.ttl,
+            collapse_key=self.collapse_key,
         )
 
 
@@ -335,9 +354,7 @@ class PollOut(BaseModel):
 
 class ConfirmRequest(Body):
     ids: Annotated[list[SortableId], Field(max_length=100)] = Field(default_factory=list)
-    up_to: SortableId | None = Field(
-        default=None, description="Also confirm every pending message up to this id"
-    )
+    up_to: SortableId | None = Field(default=None, description="Also confirm every pending message up to this id")
 
     @model_validator(mode="after")
     def _names_something(self) -> Self:
@@ -348,3 +365,51 @@ class ConfirmRequest(Body):
 
 class ConfirmOut(BaseModel):
     confirmed: int
+
+
+# --- provider credentials ---
+
+
+class ApnsCredentialsIn(Body):
+    platform: Literal["apns"]
+    topic: Annotated[str, Field(min_length=1, max_length=255, description="The app's bundle id")]
+    team_id: Annotated[str, Field(pattern=r"^[A-Z0-9]{10}$")] | None = None
+    key_id: Annotated[str, Field(pattern=r"^[A-Z0-9]{10}$")] | None = None
+    private_key: str | None = Field(default=None, description="The .p8 key (PEM) for token auth")
+    certificate: str | None = Field(default=None, description="Certificate auth: the certificate, PEM")
+    certificate_key: str | None = Field(default=None, description="Certificate auth: its private key, PEM")
+
+
+class FcmCredentialsIn(Body):
+    platform: Literal["fcm"]
+    service_account: dict[str, Any] = Field(description="The Firebase service-account JSON, as downloaded")
+
+
+class WebPushCredentialsIn(Body):
+    platform: Literal["webpush"]
+    subject: Annotated[str, Field(pattern=r"^(mailto:|https://).+", description="VAPID contact: mailto: or https:")]
+    vapid_private_key: str | None = Field(default=None, description="Omit to have pushlane generate a key pair")
+
+
+class WebhookCredentialsIn(Body):
+    platform: Literal["webhook"]
+    secret: Annotated[str, Field(min_length=16, max_length=256)] | None = Field(
+        default=None, description="Signing secret; omit to have pushlane generate one"
+    )
+
+
+CredentialsRequest = Annotated[
+    ApnsCredentialsIn | FcmCredentialsIn | WebPushCredentialsIn | WebhookCredentialsIn, Field(discriminator="platform")
+]
+
+
+class CredentialsOut(BaseModel):
+    platform: Platform
+    summary: dict[str, Any] = Field(description="What identifies the credentials; never a private key")
+    shown_once: dict[str, str] = Field(
+        default_factory=dict, description="Generated values you need and will not be shown again (webhook secret)"
+    )
+
+
+class CredentialsList(BaseModel):
+    credentials: list[CredentialsOut]

@@ -96,3 +96,7 @@ class Provider(Protocol):
     async def send(self, targets: Sequence[Target], message: PushMessage) -> list[Outcome]:
         """Deliver message to every target; the outcome list is in target order."""
         ...
+
+    async def close(self) -> None:
+        """Release connections (the provider is being replaced or the process ends)."""
+        ...

@@ -49,11 +49,7 @@ def _app_from_item(item: dict[str, Any]) -> AppRecord:
 def get_app(app_id: str) -> AppRecord | None:
     """The app, or None when it does not exist."""
     try:
-        item = (
-            dynamodb_table()
-            .get_item(Key={"pk": app_pk(app_id), "sk": "APP"}, ConsistentRead=True)
-            .get("Item")
-        )
+        item = dynamodb_table().get_item(Key={"pk": app_pk(app_id), "sk": "APP"}, ConsistentRead=True).get("Item")
     except ClientError as error:
         raise_if_throttled(error)
         raise

@@ -32,6 +32,8 @@ def subscription_item(device: DeviceRecord, topic: str, shards: int) -> dict[str
     }
     if device.token is not None:
         item["token"] = device.token
+    if device.push:
+        item["push"] = device.push
     return item
 
 
@@ -73,9 +75,7 @@ def create_device(device: DeviceRecord, key: KeyRecord, shards: int) -> bool:
 def find_device_by_token(app_id: str, platform: str, token: str) -> DeviceRecord | None:
     """The device registered with this token, if any."""
     table = dynamodb_table()
-    index = table.get_item(
-        Key={"pk": token_pk(app_id, platform, token), "sk": "TOK"}, ConsistentRead=True
-    ).get("Item")
+    index = table.get_item(Key={"pk": token_pk(app_id, platform, token), "sk": "TOK"}, ConsistentRead=True).get("Item")
     if not index:
         return None
     return get_device(app_id, str(index["device_id"]))
@@ -142,9 +142,7 @@ def device_partition(app_id: str, device_id: str) -> list[dict[str, Any]]:
         kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
 
-def _topic_side_keys(
-    device: DeviceRecord, partition: list[dict[str, Any]], shards: int
-) -> list[dict[str, Any]]:
+def _topic_side_keys(device: DeviceRecord, partition: list[dict[str, Any]], shards: int) -> list[dict[str, Any]]:
     """Keys of the device's entries in the topic shards ('*' included), found from its SUB# items."""
     topics = [str(item["sk"])[4:] for item in partition if str(item["sk"]).startswith("SUB#")]
     entries = (subscription_item(device, topic, shards) for topic in [*topics, ALL_DEVICES_TOPIC])
@@ -155,9 +153,7 @@ def delete_device(device: DeviceRecord, shards: int) -> None:
     """Remove the device and everything that points at it: key, token index, subscriptions, inbox."""
     table = dynamodb_table()
     partition = device_partition(device.app_id, device.device_id)
-    keys = _topic_side_keys(device, partition, shards) + [
-        {"pk": item["pk"], "sk": item["sk"]} for item in partition
-    ]
+    keys = _topic_side_keys(device, partition, shards) + [{"pk": item["pk"], "sk": item["sk"]} for item in partition]
     keys.append({"pk": key_pk(device.key_id), "sk": "KEY"})
     if device.token is not None:
         keys.append({"pk": token_pk(device.app_id, device.platform, device.token), "sk": "TOK"})
@@ -170,9 +166,7 @@ def disable_device(device: DeviceRecord, shards: int) -> None:
     """Stop delivering to a dead target: drop its subscriptions, keep the record (marked disabled)."""
     table = dynamodb_table()
     partition = device_partition(device.app_id, device.device_id)
-    reverse = [
-        {"pk": item["pk"], "sk": item["sk"]} for item in partition if str(item["sk"]).startswith("SUB#")
-    ]
+    reverse = [{"pk": item["pk"], "sk": item["sk"]} for item in partition if str(item["sk"]).startswith("SUB#")]
     with table.batch_writer() as batch:
         for key in _topic_side_keys(device, partition, shards) + reverse:
             batch.delete_item(Key=key)

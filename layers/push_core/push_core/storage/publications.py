@@ -40,9 +40,7 @@ def get_publication(app_id: str, publication_id: str) -> Publication | None:
     )
     if not item:
         return None
-    return Publication.model_validate(
-        {**item, "content": MessageContent.model_validate_json(str(item["content"]))}
-    )
+    return Publication.model_validate({**item, "content": MessageContent.model_validate_json(str(item["content"]))})
 
 
 def job_applied(app_id: str, publication_id: str, job_key: str) -> bool:

@@ -64,9 +64,7 @@ def is_subscribed_to_any(app_id: str, device_ids: list[str], topics: list[str]) 
     keys = [{"pk": device_pk(app_id, d), "sk": f"SUB#{t}"} for d in device_ids for t in topics]
     found: set[str] = set()
     for start in range(0, len(keys), 100):
-        request: dict[str, Any] = {
-            table.name: {"Keys": keys[start : start + 100], "ProjectionExpression": "pk"}
-        }
+        request: dict[str, Any] = {table.name: {"Keys": keys[start : start + 100], "ProjectionExpression": "pk"}}
         while request:
             response = table.meta.client.batch_get_item(RequestItems=request)
             for item in response["Responses"].get(table.name, []):
@@ -113,6 +111,7 @@ def subscriber_page(app_id: str, topic: str, shard: int, cursor: str | None, lim
             device_id=str(item["device_id"]),
             platform=Platform(str(item["platform"])),
             token=item.get("token"),
+            push=item.get("push") or {},
         )
         for item in page["Items"]
     ]

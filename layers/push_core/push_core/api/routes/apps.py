@@ -43,9 +43,7 @@ def create_app(caller: CallerDep, request: Annotated[CreateAppRequest, Body()]) 
     return Response(201, "application/json", body)
 
 
-@router.get(
-    "/v1/apps/<app_id>", summary="Read an app", tags=_TAGS, security=AUTHENTICATED, responses=ERROR_RESPONSES
-)
+@router.get("/v1/apps/<app_id>", summary="Read an app", tags=_TAGS, security=AUTHENTICATED, responses=ERROR_RESPONSES)
 def get_app(caller: CallerDep, app_id: AppId) -> AppOut:
     return AppOut.of(registry.get_app(auth.managed_app(caller, app_id)))
 
@@ -109,8 +107,6 @@ def create_key(
     security=AUTHENTICATED,
     responses=ERROR_RESPONSES,
 )
-def revoke_key(
-    caller: CallerDep, app_id: AppId, key_id: Annotated[str, Path(max_length=64)]
-) -> Response[None]:
+def revoke_key(caller: CallerDep, app_id: AppId, key_id: Annotated[str, Path(max_length=64)]) -> Response[None]:
     registry.revoke_key(auth.managed_app(caller, app_id), key_id)
     return Response(204)

@@ -27,9 +27,7 @@ def publish(caller: CallerDep, request: Annotated[PublishRequest, Body()]) -> Re
     audience = publishing.Audience(topics=request.topics, device_ids=request.devices)
     publication = publishing.publish(app_id, request.content(), audience)
     body = PublicationAccepted(id=publication.publication_id, status=publication.status.value)
-    return Response(
-        202, "application/json", body, headers={"Location": f"/v1/messages/{publication.publication_id}"}
-    )
+    return Response(202, "application/json", body, headers={"Location": f"/v1/messages/{publication.publication_id}"})
 
 
 @router.get(

@@ -1,0 +1,97 @@
+"""Provider instances per app and platform, built from the app's credentials and kept for the container's life.
+
+Connections live inside the providers, so a warm Lambda container reuses its HTTP/2 connections across
+invocations; a change of credentials builds a new provider (the old one is closed).
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from push_core import credentials
+from push_core.config import Settings
+from push_core.credentials import (
+    AnyCredentials,
+    ApnsCredentials,
+    FcmCredentials,
+    WebhookCredentials,
+    WebPushCredentials,
+)
+from push_core.models import Platform
+from push_core.providers.apns.auth import ProviderTokenStore
+from push_core.providers.apns.provider import ApnsProvider
+from push_core.providers.contract import Provider
+from push_core.providers.fcm.provider import FcmProvider
+from push_core.providers.webhook.provider import WebhookProvider
+from push_core.providers.webpush.provider import WebPushProvider
+
+
+@dataclass
+class _Entry:
+    credentials: AnyCredentials
+    provider: Provider
+
+
+def build_provider(creds: AnyCredentials, settings: Settings, token_store: ProviderTokenStore | None) -> Provider:
+    """The provider for one app's credentials, pointed at the configured base URLs."""
+    match creds:
+        case ApnsCredentials():
+            return ApnsProvider(
+                creds,
+                production_url=settings.apns_production_url,
+                sandbox_url=settings.apns_sandbox_url,
+                ca_bundle=settings.provider_ca_bundle,
+                token_store=token_store,
+                max_in_flight=settings.max_in_flight,
+            )
+        case FcmCredentials():
+            return FcmProvider(
+                creds,
+                base_url=settings.fcm_url,
+                ca_bundle=settings.provider_ca_bundle,
+                max_in_flight=settings.max_in_flight,
+            )
+        case WebPushCredentials():
+            return WebPushProvider(
+                creds,
+                allowed_hosts=settings.webpush_allowed_hosts,
+                allow_loopback=settings.allow_loopback_targets,
+                ca_bundle=settings.provider_ca_bundle,
+                max_in_flight=settings.max_in_flight,
+            )
+        case WebhookCredentials():
+            return WebhookProvider(
+                creds, allow_loopback=settings.allow_loopback_targets, ca_bundle=settings.provider_ca_bundle
+            )
+
+
+class ProviderPool:
+    """Hands out the provider for (app, platform); None when the app has no credentials for it."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        token_store: ProviderTokenStore | None = None,
+        load: Callable[[str, Platform], AnyCredentials | None] = credentials.load,
+    ) -> None:
+        self._settings = settings
+        self._token_store = token_store
+        self._load = load
+        self._entries: dict[tuple[str, Platform], _Entry] = {}
+        self.retired: list[Provider] = []
+
+    def provider(self, app_id: str, platform: Platform) -> Provider | None:
+        """The app's provider for platform, rebuilt only when its credentials changed."""
+        creds = self._load(app_id, platform)
+        key = (app_id, platform)
+        entry = self._entries.get(key)
+        if creds is None:
+            if entry is not None:
+                self.retired.append(self._entries.pop(key).provider)
+            return None
+        if entry is None or entry.credentials != creds:
+            if entry is not None:
+                self.retired.append(entry.provider)
+            entry = _Entry(creds, build_provider(creds, self._settings, self._token_store))
+            self._entries[key] = entry
+        return entry.provider

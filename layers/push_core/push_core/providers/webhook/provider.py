@@ -1,0 +1,101 @@
+"""Webhooks: a signed JSON POST per device URL, over HTTP/1.1 (receivers are ordinary web servers)."""
+
+import asyncio
+import json
+import time
+from collections.abc import Sequence
+
+import requests
+
+from push_core.credentials import WebhookCredentials
+from push_core.models import Target
+from push_core.providers.contract import (
+    Delivered,
+    ErrorMeaning,
+    InvalidTarget,
+    Outcome,
+    PushMessage,
+    Rejected,
+    Transient,
+    outcome_for,
+)
+from push_core.providers.endpoints import EndpointNotAllowed, check_webhook_url
+from push_core.providers.webhook.signature import SIGNATURE_HEADER, sign
+
+TIMEOUT_S = 10.0
+# A receiver answers by status: gone means the hook was removed on purpose.
+WEBHOOK_ERRORS: dict[str, ErrorMeaning] = {
+    "404": ErrorMeaning(InvalidTarget),
+    "410": ErrorMeaning(InvalidTarget),
+    "408": ErrorMeaning(Transient, min_retry_after_s=5),
+    "429": ErrorMeaning(Transient, min_retry_after_s=30),
+}
+_SERVER_ERROR = ErrorMeaning(Transient, min_retry_after_s=5)
+
+
+def render_body(target: Target, message: PushMessage, sent_at: int) -> bytes:
+    """The JSON a webhook receives."""
+    content = message.content
+    document = {
+        "id": message.message_id,
+        "device_id": target.device_id,
+        "title": content.title,
+        "body": content.body,
+        "link": content.link,
+        "importance": content.importance,
+        "data": content.data,
+        "sent_at": sent_at,
+    }
+    return json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+class WebhookProvider:
+    """Posts messages to webhook devices of one app, signed with the app's webhook secret."""
+
+    def __init__(self, credentials: WebhookCredentials, *, allow_loopback: bool = False, ca_bundle: str | None = None):
+        self._secret = credentials.secret
+        self._allow_loopback = allow_loopback
+        # requests would let REQUESTS_CA_BUNDLE override a Session's verify; pass it on every call instead.
+        self._verify: str | bool = ca_bundle or True
+        self._session = requests.Session()
+        self._session.trust_env = False
+
+    async def send(self, targets: Sequence[Target], message: PushMessage) -> list[Outcome]:
+        """POST message to every webhook URL in targets, concurrently in worker threads."""
+        return list(await asyncio.gather(*(asyncio.to_thread(self._post, t, message) for t in targets)))
+
+    def _post(self, target: Target, message: PushMessage) -> Outcome:
+        url = target.token or ""
+        try:
+            check_webhook_url(url, allow_loopback=self._allow_loopback)
+        except EndpointNotAllowed:
+            return InvalidTarget("EndpointNotAllowed")
+        now = int(time.time())
+        body = render_body(target, message, now)
+        headers = {
+            "Content-Type": "application/json",
+            "User-Agent": "pushlane-webhook/1",
+            SIGNATURE_HEADER: sign(self._secret, body, now),
+            "Pushlane-Message-Id": message.message_id,
+        }
+        try:
+            response = self._session.post(
+                url, data=body, headers=headers, timeout=TIMEOUT_S, allow_redirects=False, verify=self._verify
+            )
+        except requests.Timeout:
+            return Transient("Timeout", 5.0)
+        except requests.RequestException as error:
+            return Transient(type(error).__name__, 5.0)
+        if 200 <= response.status_code < 300:
+            return Delivered(response.headers.get("X-Request-Id"))
+        retry_after = response.headers.get("Retry-After")
+        return outcome_for(
+            WEBHOOK_ERRORS,
+            str(response.status_code),
+            fallback=_SERVER_ERROR if response.status_code >= 500 else ErrorMeaning(Rejected),
+            retry_after_s=float(retry_after) if retry_after and retry_after.isdigit() else None,
+        )
+
+    async def close(self) -> None:
+        """Release pooled connections."""
+        self._session.close()

@@ -1,0 +1,154 @@
+"""Web Push (RFC 8030/8291/8292): encrypt per subscription, VAPID per push-service origin, HTTP/2 per origin."""
+
+import asyncio
+import base64
+import hashlib
+import json
+import re
+from collections import OrderedDict
+from collections.abc import Sequence
+from urllib.parse import urlsplit
+
+from push_core.credentials import WebPushCredentials
+from push_core.http2 import ConnectError, ConnectionLost, Http2Client, Http2Error, RequestTemplate
+from push_core.models import Target
+from push_core.providers.contract import (
+    Delivered,
+    ErrorMeaning,
+    InvalidTarget,
+    Outcome,
+    PushMessage,
+    Rejected,
+    Transient,
+    outcome_for,
+)
+from push_core.providers.endpoints import EndpointNotAllowed, check_push_endpoint
+from push_core.providers.tls import client_context
+from push_core.providers.webpush.encryption import EncryptionError, encrypt
+from push_core.providers.webpush.vapid import VapidSigner
+
+DEFAULT_TTL_S = 28 * 86_400  # the longest push services keep a message
+_URGENCY = {5: "high", 4: "high", 3: "normal", 2: "low", 1: "very-low"}
+_TOPIC = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
+_MAX_CLIENTS = 32
+
+# Web Push answers by status; the status is the reason.
+WEBPUSH_ERRORS: dict[str, ErrorMeaning] = {
+    "404": ErrorMeaning(InvalidTarget),
+    "410": ErrorMeaning(InvalidTarget),
+    "400": ErrorMeaning(Rejected),
+    "401": ErrorMeaning(Rejected),
+    "403": ErrorMeaning(Rejected),
+    "413": ErrorMeaning(Rejected),
+    "429": ErrorMeaning(Transient, min_retry_after_s=60),
+}
+_SERVER_ERROR = ErrorMeaning(Transient, min_retry_after_s=5)
+
+
+def topic_header(collapse_key: str) -> str:
+    """A Topic header value (≤ 32 URL-safe characters) for any collapse key."""
+    if _TOPIC.match(collapse_key):
+        return collapse_key
+    return base64.urlsafe_b64encode(hashlib.sha256(collapse_key.encode()).digest()[:24]).decode()
+
+
+def render_payload(message: PushMessage) -> bytes:
+    """What the service worker receives (decrypted): a small JSON document."""
+    content = message.content
+    document = {
+        "id": message.message_id,
+        "title": content.title,
+        "body": content.body,
+        "link": content.link,
+        "importance": content.importance,
+        "data": content.data,
+    }
+    return json.dumps(
+        {k: v for k, v in document.items() if v is not None}, separators=(",", ":"), ensure_ascii=False
+    ).encode()
+
+
+class WebPushProvider:
+    """Sends Web Push messages for one app (one VAPID key)."""
+
+    def __init__(
+        self,
+        credentials: WebPushCredentials,
+        *,
+        allowed_hosts: tuple[str, ...],
+        allow_loopback: bool = False,
+        ca_bundle: str | None = None,
+        max_in_flight: int = 1000,
+    ) -> None:
+        self._vapid = VapidSigner(credentials.vapid_private_key, credentials.subject)
+        self._allowed_hosts = allowed_hosts
+        self._allow_loopback = allow_loopback
+        self._context = client_context(ca_bundle)
+        self._max_in_flight = max_in_flight
+        self._clients: OrderedDict[str, Http2Client] = OrderedDict()
+        self._templates: dict[tuple[str, tuple[tuple[str, str], ...], str], RequestTemplate] = {}
+
+    def _client(self, origin: str) -> Http2Client:
+        client = self._clients.get(origin)
+        if client is None:
+            client = Http2Client(origin, ssl_context=self._context, max_in_flight=self._max_in_flight)
+            self._clients[origin] = client
+            if len(self._clients) > _MAX_CLIENTS:
+                _, oldest = self._clients.popitem(last=False)
+                asyncio.ensure_future(oldest.close())  # noqa: RUF006 - closing in the background is fine
+        return client
+
+    async def send(self, targets: Sequence[Target], message: PushMessage) -> list[Outcome]:
+        """Encrypt and send message to every subscription in targets."""
+        plaintext = render_payload(message)
+        headers: list[tuple[str, str]] = [
+            ("content-encoding", "aes128gcm"),
+            ("content-type", "application/octet-stream"),
+            ("ttl", str(message.ttl_s if message.ttl_s is not None else DEFAULT_TTL_S)),
+            ("urgency", "normal" if message.silent else _URGENCY[message.content.importance]),
+        ]
+        if message.collapse_key:
+            headers.append(("topic", topic_header(message.collapse_key)))
+        static = tuple(headers)
+        return list(await asyncio.gather(*(self._send_one(t, plaintext, static) for t in targets)))
+
+    async def _send_one(self, target: Target, plaintext: bytes, static: tuple[tuple[str, str], ...]) -> Outcome:
+        endpoint = target.token or ""
+        try:
+            check_push_endpoint(endpoint, self._allowed_hosts, allow_loopback=self._allow_loopback)
+            body = encrypt(plaintext, target.push.get("p256dh", ""), target.push.get("auth", ""))
+        except EndpointNotAllowed:
+            return InvalidTarget("EndpointNotAllowed")
+        except EncryptionError:
+            return InvalidTarget("BadSubscriptionKeys")
+        parts = urlsplit(endpoint)
+        origin = f"{parts.scheme}://{parts.netloc}"
+        client = self._client(origin)
+        authorization = self._vapid.authorization(endpoint)
+        key = (origin, static, authorization)
+        template = self._templates.get(key)
+        if template is None:
+            if len(self._templates) > 256:
+                self._templates.clear()
+            template = client.template("POST", [*static, ("authorization", authorization)])
+            self._templates[key] = template
+        path = parts.path + (f"?{parts.query}" if parts.query else "")
+        try:
+            response = await client.send(template, path or "/", (), body)
+        except (ConnectError, ConnectionLost) as error:
+            return Transient(type(error).__name__, 1.0)
+        except Http2Error as error:
+            return Transient(type(error).__name__, None)
+        if response.status in (200, 201, 202):
+            return Delivered(response.headers.get("location"))
+        retry_after = response.headers.get("retry-after")
+        return outcome_for(
+            WEBPUSH_ERRORS,
+            str(response.status),
+            fallback=_SERVER_ERROR if response.status >= 500 else ErrorMeaning(Rejected),
+            retry_after_s=float(retry_after) if retry_after and retry_after.isdigit() else None,
+        )
+
+    async def close(self) -> None:
+        """Close every push-service connection."""
+        await asyncio.gather(*(client.close() for client in self._clients.values()))

@@ -1,0 +1,95 @@
+"""The loopback provider emulators the local stack delivers through, and the files the quickstart uses.
+
+`make run` starts APNs, FCM, Web Push and webhook emulators next to the stack, points the template's
+provider parameters at them (with their CA trusted explicitly), and writes ready-made credential and
+device registration bodies, so the quickstart can show a message reaching a phone, an Android device,
+a browser and a webhook without any real account.
+"""
+
+import json
+import secrets
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from emulators import EmulatorSuite
+
+
+@dataclass
+class EmulatedProviders:
+    """The running emulators and where their credentials were written."""
+
+    suite: EmulatorSuite
+    directory: Path
+
+    PARAMETERS = (
+        "ApnsProductionUrl",
+        "ApnsSandboxUrl",
+        "FcmUrl",
+        "WebPushAllowedHosts",
+        "ProviderCaBundle",
+        "AllowLoopbackTargets",
+    )
+
+    def template_parameters(self) -> dict[str, str]:
+        """The template parameters that send every provider to its emulator."""
+        suite = self.suite
+        return {
+            "ApnsProductionUrl": suite.apns.url,
+            "ApnsSandboxUrl": suite.apns.url,
+            "FcmUrl": suite.fcm.url,
+            "WebPushAllowedHosts": "127.0.0.1,localhost",
+            "ProviderCaBundle": suite.authority.ca_path,
+            "AllowLoopbackTargets": "true",
+        }
+
+    def ledger_urls(self) -> dict[str, str]:
+        """Where each emulator shows what it accepted."""
+        suite = self.suite
+        return {
+            name: f"{emulator.url}/_emulator/ledger"
+            for name, emulator in zip(("apns", "fcm", "webpush", "webhook"), suite.emulators, strict=True)
+        }
+
+    @property
+    def ca_path(self) -> str:
+        return self.suite.authority.ca_path
+
+    def stop(self) -> None:
+        """Stop the emulators and remove the files."""
+        self.suite.stop()
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+
+def _write(directory: Path, name: str, document: dict[str, Any]) -> None:
+    (directory / name).write_text(json.dumps(document, indent=2) + "\n")
+
+
+def start_emulators() -> EmulatedProviders:
+    """Start the four emulators and write the credential and device files the quickstart posts."""
+    suite = EmulatorSuite().start()
+    directory = Path(tempfile.mkdtemp(prefix="pushlane-local-"))
+    description = suite.describe()
+    key = description["apns"]["key"]
+    _write(directory, "apns.json", {
+        "platform": "apns", "topic": key["topics"][0], "team_id": key["team_id"], "key_id": key["key_id"],
+        "private_key": key["private_key_pem"],
+    })  # fmt: skip
+    _write(directory, "fcm.json", {"platform": "fcm", "service_account": description["fcm"]["service_account"]})
+    _write(directory, "webpush.json", {"platform": "webpush", "subject": "mailto:dev@localhost"})
+    _write(directory, "webhook.json", {"platform": "webhook", "secret": description["webhook"]["hook"]["secret"]})
+    subscription = description["webpush"]["subscription"]
+    _write(directory, "apns-device.json", {"platform": "apns", "token": secrets.token_hex(32), "name": "iPhone"})
+    _write(
+        directory,
+        "fcm-device.json",
+        {"platform": "fcm", "token": f"local:{secrets.token_urlsafe(24)}", "name": "Pixel"},
+    )
+    _write(directory, "webpush-device.json", {
+        "platform": "webpush", "name": "Firefox",
+        "subscription": {"endpoint": subscription["endpoint"], "keys": subscription["keys"]},
+    })  # fmt: skip
+    _write(directory, "webhook-device.json", {"platform": "webhook", "url": description["webhook"]["hook"]["url"]})
+    return EmulatedProviders(suite=suite, directory=directory)
