@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 3000
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: install run test unit integration e2e infrastructure lint format admin-key clean
+.PHONY: install system-deps run test bench unit integration e2e infrastructure lint format admin-key clean
 
 $(INSTALLED): requirements-dev.txt layers/push_core/requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -16,21 +16,32 @@ $(INSTALLED): requirements-dev.txt layers/push_core/requirements.txt
 
 install: $(INSTALLED)
 
+## nghttpd (Debian's nghttp2-server): the independent HTTP/2 server the interop test talks to
+system-deps:
+	@command -v nghttpd >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nghttp2-server >/dev/null; \
+	  else echo "nghttpd missing and cannot be installed here: the HTTP/2 interop test will skip"; fi; }
+
 ## make run: the whole stack (moto as AWS, gateway, SQS pollers) on http://$(HOST):$(PORT), no Docker
 run: install
 	$(PY) -m local_stack --host $(HOST) --port $(PORT)
 
 ## make test: linters, then unit, integration, infrastructure and end-to-end suites
-test: install lint
+test: install system-deps lint
 	$(PY) -m pytest -q
 
 unit integration e2e infrastructure: install
 	$(PY) -m pytest -q tests/$@
 
+## make bench: pushlane's delivery CPU against aioapns, firebase-admin and pywebpush (bench/results.json, .png)
+bench: install
+	$(PY) -m bench
+
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy layers/push_core functions local_stack tests
+	$(VENV)/bin/mypy layers/push_core functions local_stack emulators bench tests
 
 format: install
 	$(VENV)/bin/ruff format .

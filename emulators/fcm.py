@@ -205,7 +205,8 @@ def validate_message(message: Any) -> tuple[str, str]:
 
     android = _check_object(message.get("android"), "message.android")
     priority = android.get("priority")
-    if priority is not None and priority not in ANDROID_PRIORITIES:
+    # FCM parses enum names case-insensitively: firebase-admin sends "high", the REST docs say "HIGH".
+    if priority is not None and (not isinstance(priority, str) or priority.upper() not in ANDROID_PRIORITIES):
         raise _invalid(f"Invalid value at 'message.android.priority' ({priority})")
     ttl = android.get("ttl")
     if ttl is not None:

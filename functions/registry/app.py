@@ -4,6 +4,7 @@ from typing import Any
 
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
+
 from push_core.api.resolver import HttpApi
 from push_core.api.routes import apps, credentials, devices, docs, inbox, messages
 from push_core.observability import logger, metrics, tracer

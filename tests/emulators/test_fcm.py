@@ -298,7 +298,7 @@ def test_injected_faults_get_fcm_error_codes(fcm, access_token, session, knob, s
 
 def test_firebase_admin_send_each_reaches_the_emulator(fcm, account, monkeypatch):
     firebase_admin = pytest.importorskip("firebase_admin")
-    from firebase_admin import credentials, messaging  # type: ignore[import-untyped]
+    from firebase_admin import credentials, messaging
 
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", fcm.ca_path)
     monkeypatch.setattr(messaging._MessagingService, "FCM_URL", fcm.url + "/v1/projects/{0}/messages:send")

@@ -7,7 +7,7 @@ import json
 import time
 from typing import Any
 
-import http_ece  # type: ignore[import-untyped]
+import http_ece
 import jwt
 import pytest
 import requests

@@ -8,19 +8,21 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import boto3
+from aws_lambda_powertools.utilities import parameters
 from moto import mock_aws
-from push_core import queueing
-from push_core.auth import sha256_hex
-from push_core.config import get_settings
-from push_core.storage.table import reset_clients
 from werkzeug.test import Client
 
+from local_stack.emulated_providers import EmulatedProviders, start_emulators
 from local_stack.gateway import Gateway
 from local_stack.launcher import LOCAL_ENV_OVERRIDES, use_fake_aws_environment
 from local_stack.poller import SqsEventSourcePoller, drain
 from local_stack.runtime import LocalFunction, load_functions
 from local_stack.stack import DeployedStack, deploy
 from local_stack.template import load_sam_app
+from push_core import credentials, delivery, queueing
+from push_core.auth import sha256_hex
+from push_core.config import get_settings
+from push_core.storage.table import reset_clients
 from tests.fixtures import sample_data
 
 # Small pages make every publication in the tests span several expand jobs.
@@ -28,10 +30,13 @@ TEST_PAGE_SIZE = "3"
 
 
 def reset_push_core_caches() -> None:
-    """Forget settings and clients cached per container: each harness is a fresh deployment."""
+    """Forget settings, clients and providers cached per container: each harness is a fresh deployment."""
     get_settings.cache_clear()
     reset_clients()
     queueing.sqs_client.cache_clear()
+    credentials.secrets_client.cache_clear()
+    delivery.delivery_service.cache_clear()
+    parameters.clear_caches()
 
 
 @dataclass
@@ -47,6 +52,7 @@ class LocalAws:
     functions: dict[str, LocalFunction]
     pollers: list[SqsEventSourcePoller]
     client: Client
+    providers: EmulatedProviders | None = None
 
     def http(
         self,
@@ -85,9 +91,7 @@ class LocalAws:
             QueueUrl=self.stack.queue_urls[logical_id],
             AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
         )["Attributes"]
-        return int(result["ApproximateNumberOfMessages"]) + int(
-            result["ApproximateNumberOfMessagesNotVisible"]
-        )
+        return int(result["ApproximateNumberOfMessages"]) + int(result["ApproximateNumberOfMessagesNotVisible"])
 
     # --- a few steps most tests take ---
 
@@ -100,9 +104,7 @@ class LocalAws:
             "public": reply.body["public_key"]["key"],
         }
 
-    def new_device(
-        self, app: Mapping[str, str], topics: Sequence[str] = (), **registration: Any
-    ) -> dict[str, str]:
+    def new_device(self, app: Mapping[str, str], topics: Sequence[str] = (), **registration: Any) -> dict[str, str]:
         body = {"platform": "inbox", **registration}
         reply = self.http("POST", "/v1/devices", app["public"], body)
         assert reply.status in (200, 201), reply.body
@@ -129,19 +131,25 @@ class LocalAws:
 
 
 @contextmanager
-def local_aws() -> Iterator[LocalAws]:
-    """Deploy template.yaml into in-process moto and load the real handlers; undo it all afterwards."""
+def local_aws(*, emulated_providers: bool = False) -> Iterator[LocalAws]:
+    """Deploy template.yaml into in-process moto and load the real handlers; undo it all afterwards.
+
+    With emulated_providers, the loopback APNs/FCM/Web Push/webhook emulators run beside it and the
+    template's provider parameters point at them, as `make run` does.
+    """
     saved = dict(os.environ)
     use_fake_aws_environment()
     reset_push_core_caches()
-    parameters = {"AdminKeySha256": sha256_hex(sample_data.ADMIN_KEY)}
+    providers = start_emulators() if emulated_providers else None
+    parameters = {
+        "AdminKeySha256": sha256_hex(sample_data.ADMIN_KEY),
+        **(providers.template_parameters() if providers else {}),
+    }
     with mock_aws():
         try:
             app = load_sam_app(parameters=parameters)
             stack = deploy(app, parameters)
-            functions = load_functions(
-                app, stack, {**LOCAL_ENV_OVERRIDES, "EXPAND_PAGE_SIZE": TEST_PAGE_SIZE}
-            )
+            functions = load_functions(app, stack, {**LOCAL_ENV_OVERRIDES, "EXPAND_PAGE_SIZE": TEST_PAGE_SIZE})
             pollers = [
                 SqsEventSourcePoller(
                     source,
@@ -152,8 +160,10 @@ def local_aws() -> Iterator[LocalAws]:
                 for source in app.sqs_sources
             ]
             client = Client(Gateway(app.routes, functions))
-            yield LocalAws(stack=stack, functions=functions, pollers=pollers, client=client)
+            yield LocalAws(stack=stack, functions=functions, pollers=pollers, client=client, providers=providers)
         finally:
+            if providers:
+                providers.stop()
             reset_push_core_caches()
             os.environ.clear()
             os.environ.update(saved)

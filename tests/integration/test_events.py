@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from push_core.storage import devices as device_store
 from push_core.storage import subscriptions as subscription_store
-
 from tests.fixtures import sample_data
 from tests.integration.harness import LocalAws
 
@@ -73,9 +73,7 @@ def test_event_files_drive_their_handlers_in_order(seeded: LocalAws):
             assert result["statusCode"] == expected, (name, result.get("body"))
             body = result.get("body") or "null"
             results[name] = (
-                json.loads(body)
-                if result["headers"].get("Content-Type", "").startswith("application/json")
-                else body
+                json.loads(body) if result["headers"].get("Content-Type", "").startswith("application/json") else body
             )
             if expected >= 400:
                 assert set(results[name]["error"]) == {"code", "message"}, name
@@ -99,9 +97,7 @@ def test_event_files_drive_their_handlers_in_order(seeded: LocalAws):
 
 
 def test_redelivered_fanout_event_changes_nothing(seeded: LocalAws):
-    seeded.invoke(
-        "FanoutFunction", _load("fanout/expand_jobs.json")
-    )  # applied at least once, whatever ran before
+    seeded.invoke("FanoutFunction", _load("fanout/expand_jobs.json"))  # applied at least once, whatever ran before
     before = seeded.invoke("PublishFunction", _load("publish/get_publication.json"))
     result = seeded.invoke("FanoutFunction", _load("fanout/expand_jobs.json"))
     after = seeded.invoke("PublishFunction", _load("publish/get_publication.json"))

@@ -71,9 +71,7 @@ def test_redelivered_fanout_batch_does_not_change_counters(aws: LocalAws):
     message_id = aws.publish(app, topics=["dup"])
     sqs = aws.pollers[0].sqs
     queue = next(p for p in aws.pollers if p.source.function == "FanoutFunction")
-    received = sqs.receive_message(QueueUrl=queue.queue_url, MaxNumberOfMessages=10, VisibilityTimeout=0)[
-        "Messages"
-    ]
+    received = sqs.receive_message(QueueUrl=queue.queue_url, MaxNumberOfMessages=10, VisibilityTimeout=0)["Messages"]
     event = {
         "Records": [
             {
@@ -147,8 +145,6 @@ def test_bad_publish_bodies_are_4xx_with_the_error_shape(aws: LocalAws):
         (b"[]", 422, "validation_error"),
     ]
     for data, status, code in cases:
-        reply = aws.http(
-            "POST", "/v1/messages", app["secret"], data=data, headers={"Content-Type": "application/json"}
-        )
+        reply = aws.http("POST", "/v1/messages", app["secret"], data=data, headers={"Content-Type": "application/json"})
         assert (reply.status, reply.body["error"]["code"]) == (status, code), data[:40]
         assert reply.body["error"]["message"]

@@ -3,7 +3,6 @@
 from typing import Any
 
 from push_core.storage import devices as device_store
-
 from tests.fixtures import sample_data
 from tests.integration.harness import LocalAws
 

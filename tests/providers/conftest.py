@@ -5,10 +5,10 @@ from collections.abc import Coroutine, Iterator
 from typing import Any, TypeVar
 
 import pytest
-from push_core.models import MessageContent, Platform, Target
-from push_core.providers.contract import PushMessage
 
 from emulators import ApnsEmulator, FcmEmulator, WebhookEmulator, WebPushEmulator
+from push_core.models import MessageContent, Platform, Target
+from push_core.providers.contract import PushMessage
 
 T = TypeVar("T")
 TEAM, KEY_ID, TOPIC = "TEAM123456", "KEY1234567", "com.example.app"

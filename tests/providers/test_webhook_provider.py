@@ -1,9 +1,8 @@
+from emulators import WebhookEmulator
 from push_core.credentials import WebhookCredentials
 from push_core.models import Platform
 from push_core.providers.contract import Delivered, InvalidTarget, Transient
 from push_core.providers.webhook.provider import WebhookProvider
-
-from emulators import WebhookEmulator
 from tests.providers.conftest import message, run, target
 
 

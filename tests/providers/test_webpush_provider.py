@@ -1,13 +1,13 @@
 import json
 
 import pytest
+
+from emulators import WebPushEmulator
 from push_core.credentials import WebPushCredentials
 from push_core.models import Platform, Target
 from push_core.providers.contract import Delivered, InvalidTarget, Transient
 from push_core.providers.webpush.provider import WebPushProvider
 from push_core.providers.webpush.vapid import generate_vapid_key
-
-from emulators import WebPushEmulator
 from tests.providers.conftest import message, run
 
 SUBJECT = "mailto:ops@example.com"

@@ -3,6 +3,7 @@
 from collections.abc import Iterator
 
 import pytest
+
 from push_core.auth import sha256_hex
 from push_core.config import get_settings
 

@@ -6,9 +6,10 @@ from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
+from pydantic import BaseModel
+
 from push_core.api.resolver import HttpApi, body_size
 from push_core.errors import Conflict
-from pydantic import BaseModel
 
 router = APIGatewayHttpRouter()
 
@@ -38,9 +39,7 @@ class Context:
     aws_request_id = "req"
 
 
-def _call(
-    method: str, path: str, body: str | None = None, *, b64: bool = False
-) -> tuple[int, dict[str, Any]]:
+def _call(method: str, path: str, body: str | None = None, *, b64: bool = False) -> tuple[int, dict[str, Any]]:
     event = {
         "version": "2.0",
         "routeKey": f"{method} {path}",

@@ -1,7 +1,7 @@
 import pytest
+
 from push_core import auth
 from push_core.errors import Forbidden, NotFound, Unauthorized
-
 from tests.unit.conftest import UNIT_ADMIN_KEY
 
 

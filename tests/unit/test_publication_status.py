@@ -1,11 +1,10 @@
 import pytest
+
 from push_core.models import MessageContent, Publication, PublicationStatus
 
 
 def _publication(**counters: int) -> Publication:
-    return Publication(
-        app_id="A", publication_id="P", content=MessageContent(body="b"), created_at=0, **counters
-    )
+    return Publication(app_id="A", publication_id="P", content=MessageContent(body="b"), created_at=0, **counters)
 
 
 @pytest.mark.parametrize(

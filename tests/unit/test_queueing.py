@@ -1,6 +1,7 @@
 from typing import Any
 
 import pytest
+
 from push_core import queueing
 from push_core.errors import ServiceUnavailable
 from push_core.models import MessageContent

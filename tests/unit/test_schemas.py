@@ -1,6 +1,8 @@
 from typing import Any
 
 import pytest
+from pydantic import TypeAdapter, ValidationError
+
 from push_core.api.schemas import (
     ConfirmRequest,
     DeviceRegistrationRequest,
@@ -8,7 +10,6 @@ from push_core.api.schemas import (
     registration_of,
 )
 from push_core.models import Platform
-from pydantic import TypeAdapter, ValidationError
 
 registration: TypeAdapter[Any] = TypeAdapter(DeviceRegistrationRequest)
 P256DH = "BCVxsr7N_eNgVRqvHtD0zTZsEc6-VV-JvLexhqUzORcxaOzi6-AYWXvTBHm4bjyPjs7Vd8pZGH6SRpkNtoIAiw4"

@@ -177,6 +177,8 @@ def credentials_summaries(app_id: str) -> list[credentials.AnyCredentials]:
 def remove_credentials(app_id: str, platform: Platform) -> None:
     """Forget the app's credentials for a platform."""
     get_app(app_id)
+    if credentials.load(app_id, platform) is None:  # Secrets Manager may accept deleting a missing secret
+        raise NotFound("The app has no credentials for that platform.", code="credentials_not_found")
     credentials.remove(app_id, platform)
 
 

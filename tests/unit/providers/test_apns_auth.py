@@ -8,6 +8,7 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
 from push_core.providers.apns.auth import (
     MAX_REFRESH_S,
     MIN_REFRESH_S,

@@ -1,6 +1,7 @@
 import json
 
 import pytest
+
 from push_core.models import MessageContent
 from push_core.providers.apns.payload import MAX_PAYLOAD_BYTES, PayloadError, build_request
 from push_core.providers.contract import PushMessage

@@ -1,4 +1,5 @@
 import pytest
+
 from push_core.providers.apns.errors import APNS_ERRORS, fallback_for_status
 from push_core.providers.contract import InvalidTarget, Rejected, Transient, outcome_for
 from push_core.providers.endpoints import EndpointNotAllowed, check_push_endpoint, check_webhook_url

@@ -14,8 +14,9 @@ import pytest
 import requests
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from push_core.providers.fcm.oauth import FCM_SCOPE, GRANT_TYPE, AccessTokenSource, OAuthError, ServiceAccount
 from pydantic import ValidationError
+
+from push_core.providers.fcm.oauth import FCM_SCOPE, GRANT_TYPE, AccessTokenSource, OAuthError, ServiceAccount
 
 CLIENT_EMAIL = "pushlane@project-1.iam.gserviceaccount.com"
 KEY_ID = "0123456789abcdef"

@@ -8,6 +8,7 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
 from push_core.providers.webpush.vapid import VapidKeyError, VapidSigner, audience, generate_vapid_key
 
 T0 = 1_700_000_000.0

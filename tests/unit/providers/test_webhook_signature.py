@@ -5,6 +5,7 @@ import hashlib
 import hmac
 
 import pytest
+
 from push_core.providers.webhook.signature import SIGNATURE_HEADER, new_webhook_secret, sign, verify
 
 SECRET = "whsec_" + "k" * 43

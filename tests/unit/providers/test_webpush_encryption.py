@@ -2,10 +2,11 @@
 
 import base64
 
-import http_ece  # type: ignore[import-untyped]
+import http_ece
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+
 from push_core.providers.webpush.encryption import MAX_PLAINTEXT_BYTES, RECORD_SIZE, EncryptionError, encrypt
 
 # RFC 8291 Appendix A.

@@ -1,0 +1,1 @@
+"""pushlane benchmarks: `make bench` (python -m bench)."""

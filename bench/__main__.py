@@ -1,0 +1,167 @@
+"""`make bench`: pushlane's delivery path against aioapns, firebase-admin and pywebpush.
+
+Every side sends the same N notifications (default 20,000) to the same loopback emulator in the same
+run, each side in its own process pinned to one core, the emulators pinned to the other. Reported:
+notifications per CPU-second of the sending process, and pushlane's ratio over each peer. Results go
+to bench/results.json and a plot to bench/results.png.
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import requests
+
+REPO = Path(__file__).resolve().parents[1]
+RESULTS = REPO / "bench" / "results.json"
+PLOT = REPO / "bench" / "results.png"
+COMPARISONS = {
+    "apns_vs_aioapns": ("apns", "pushlane-apns", "aioapns"),
+    "fcm_vs_firebase_admin": ("fcm", "pushlane-fcm", "firebase-admin"),
+    "webpush_vs_pywebpush": ("webpush", "pushlane-webpush", "pywebpush"),
+}
+SUBSCRIPTIONS = 2000  # distinct browsers, more than any per-subscription cache holds
+
+
+def _cpus() -> tuple[int, int]:
+    available = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else [0]
+    return available[0], available[-1]
+
+
+def _start_emulators(emulator_cpu: int) -> tuple[subprocess.Popen[str], dict[str, Any]]:
+    def pin() -> None:
+        if hasattr(os, "sched_setaffinity"):
+            os.sched_setaffinity(0, {emulator_cpu})
+
+    process = subprocess.Popen(
+        [sys.executable, "-m", "emulators"], cwd=REPO, stdout=subprocess.PIPE, text=True, preexec_fn=pin
+    )
+    assert process.stdout is not None
+    return process, json.loads(process.stdout.readline())
+
+
+def _admin(session: requests.Session, base: str, path: str, body: Any = None) -> Any:
+    url = f"{base}/_emulator/{path}"
+    response = session.post(url, json=body or {}, timeout=30) if body is not None else session.get(url, timeout=30)
+    response.raise_for_status()
+    return response.json()
+
+
+def _run_side(side: str, config_path: str, env: dict[str, str]) -> dict[str, Any]:
+    done = subprocess.run(  # noqa: S603 - our own module
+        [sys.executable, "-m", "bench.sides", side, config_path],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=1800,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"{side} failed:\n{done.stderr[-3000:]}")
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+def _plot(results: dict[str, Any]) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = list(COMPARISONS)
+    ours = [results["details"][n]["pushlane"]["per_cpu_s"] for n in names]
+    theirs = [results["details"][n]["peer"]["per_cpu_s"] for n in names]
+    labels = [f"{COMPARISONS[n][0]}\npushlane vs {COMPARISONS[n][2]}" for n in names]
+    figure, axes = plt.subplots(figsize=(8, 4.5))
+    positions = range(len(names))
+    axes.bar([p - 0.2 for p in positions], ours, width=0.4, label="pushlane")
+    axes.bar([p + 0.2 for p in positions], theirs, width=0.4, label="peer")
+    for p, (a, b) in enumerate(zip(ours, theirs, strict=True)):
+        axes.annotate(f"{a / b:.1f}x", (p - 0.2, a), ha="center", va="bottom")
+    axes.set_yscale("log")
+    axes.set_ylabel("notifications per CPU-second (log)")
+    axes.set_xticks(list(positions), labels)
+    axes.set_title(f"Delivery CPU cost, {results['count']:,} notifications, one core, same emulators")
+    axes.legend()
+    figure.tight_layout()
+    figure.savefig(PLOT, dpi=120)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--count", type=int, default=int(os.environ.get("BENCH_COUNT", "20000")))
+    parser.add_argument("--in-flight", type=int, default=int(os.environ.get("BENCH_IN_FLIGHT", "1000")))
+    parser.add_argument("--only", choices=sorted(COMPARISONS), action="append")
+    args = parser.parse_args()
+    client_cpu, emulator_cpu = _cpus()
+    sys.path.insert(0, str(REPO / "layers" / "push_core"))
+    from push_core.providers.webpush.vapid import generate_vapid_key
+
+    process, emulators = _start_emulators(emulator_cpu)
+    try:
+        ca = emulators["ca_path"]
+        session = requests.Session()
+        session.trust_env = False
+        session.verify = ca
+        server_private, server_public = generate_vapid_key()
+        subscriptions = [
+            _admin(session, emulators["webpush"]["url"], "subscriptions", {}) for _ in range(SUBSCRIPTIONS)
+        ]
+        config = {
+            **emulators,
+            "count": args.count,
+            "in_flight": args.in_flight,
+            "client_cpu": client_cpu,
+            "vapid": {"private": server_private, "public": server_public},
+            "webpush": {**emulators["webpush"], "subscriptions": subscriptions},
+        }
+        env = {
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "layers" / "push_core")]),
+            # The peers trust the emulators' CA the way their users would configure a private CA.
+            "REQUESTS_CA_BUNDLE": ca,
+            "SSL_CERT_FILE": ca,
+        }
+        results: dict[str, Any] = {"count": args.count, "in_flight": args.in_flight, "details": {}}
+        with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as handle:
+            json.dump(config, handle)
+        print(f"{args.count:,} notifications per side, {args.in_flight} in flight, client on CPU {client_cpu}")
+        print(f"{'comparison':24} {'side':18} {'CPU s':>8} {'wall s':>8} {'per CPU-s':>11}  outcomes")
+        for name in args.only or list(COMPARISONS):
+            platform, ours, peer = COMPARISONS[name]
+            base = emulators[platform]["url"]
+            measured = {}
+            for role, side in (("pushlane", ours), ("peer", peer)):
+                _admin(session, base, "reset", {"ledger": True, "faults": False, "dead": False})
+                outcome = _run_side(side, handle.name, env)
+                accepted = _admin(session, base, "counts")["entries"]
+                outcome["emulator_accepted"] = accepted
+                measured[role] = {"side": side, **outcome}
+                print(
+                    f"{name:24} {side:18} {outcome['cpu_s']:8.2f} {outcome['wall_s']:8.2f} "
+                    f"{outcome['per_cpu_s']:11,.0f}  {outcome['outcomes']} (emulator accepted {accepted})"
+                )
+            ratio = measured["pushlane"]["per_cpu_s"] / measured["peer"]["per_cpu_s"]
+            results["details"][name] = {**measured, "ratio": ratio}
+            results[name] = round(ratio, 2)
+            print(f"{name:24} ratio {ratio:.1f}x")
+        os.unlink(handle.name)
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+    previous = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    RESULTS.write_text(json.dumps({**previous, **results}, indent=2) + "\n")
+    if not args.only:
+        _plot(results)
+        print(f"wrote {RESULTS.relative_to(REPO)} and {PLOT.relative_to(REPO)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,240 @@
+"""One side of one comparison, run in its own process pinned to one core: prints a JSON result line.
+
+Each side sends N notifications to the same emulator and reports the CPU seconds its own process spent
+(time.process_time: the emulator runs in another process, so its CPU is not counted).
+"""
+
+import asyncio
+import json
+import os
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable
+from typing import Any
+
+Config = dict[str, Any]
+TITLE, BODY = "Flash sale", "Everything is 20% off for the next hour. Tap to see what is in your basket."
+
+
+def _pin_to_one_core(config: Config) -> None:
+    if hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {int(config["client_cpu"])})
+
+
+def _measure(run: Callable[[], Counter[str]]) -> dict[str, Any]:
+    profile_to = os.environ.get("BENCH_PROFILE")  # a path: write a cProfile of the measured part there
+    if profile_to:
+        import cProfile
+
+        profiler = cProfile.Profile()
+        profiler.enable()
+    wall, cpu = time.perf_counter(), time.process_time()
+    outcomes = run()
+    if profile_to:
+        profiler.disable()
+        profiler.dump_stats(f"{profile_to}.{sys.argv[1]}")
+    cpu_s, wall_s = time.process_time() - cpu, time.perf_counter() - wall
+    sent = sum(outcomes.values())
+    return {"notifications": sent, "cpu_s": cpu_s, "wall_s": wall_s, "per_cpu_s": sent / cpu_s, "outcomes": outcomes}
+
+
+# --- pushlane: the real delivery path (DeliveryService → provider → HTTP/2), pages of 1,000 targets ---
+
+
+def pushlane(config: Config, platform: str) -> dict[str, Any]:
+    """pushlane's DeliveryService.deliver over pages, exactly as the fan-out calls it."""
+    from push_core.config import Settings
+    from push_core.credentials import ApnsCredentials, FcmCredentials, WebPushCredentials
+    from push_core.delivery import DeliveryService
+    from push_core.models import InboxMessage, MessageContent, Platform, Target
+    from push_core.providers.apns.auth import InMemoryTokenStore
+    from push_core.providers.fcm.oauth import ServiceAccount
+    from push_core.providers.pool import ProviderPool
+
+    settings = Settings(
+        table_name="unused",
+        idempotency_table_name="unused",
+        fanout_queue_url="unused",
+        feedback_queue_url="unused",
+        admin_key_sha256="0" * 64,
+        apns_production_url=config["apns"]["url"],
+        apns_sandbox_url=config["apns"]["url"],
+        fcm_url=config["fcm"]["url"],
+        webpush_allowed_hosts=("127.0.0.1",),
+        provider_ca_bundle=config["ca_path"],
+        allow_loopback_targets=True,
+        max_in_flight=int(config["in_flight"]),
+    )
+    count = int(config["count"])
+    creds: Any
+    if platform == "apns":
+        key = config["apns"]["key"]
+        creds = ApnsCredentials(
+            topic=key["topics"][0], team_id=key["team_id"], key_id=key["key_id"], private_key=key["private_key_pem"]
+        )
+        targets = [Target(device_id=f"d{i}", platform=Platform.APNS, token=f"{i:064x}") for i in range(count)]
+    elif platform == "fcm":
+        creds = FcmCredentials(service_account=ServiceAccount.model_validate(config["fcm"]["service_account"]))
+        targets = [Target(device_id=f"d{i}", platform=Platform.FCM, token=f"bench:token-{i:08d}") for i in range(count)]
+    else:
+        creds = WebPushCredentials(
+            subject="mailto:bench@example.com",
+            vapid_private_key=config["vapid"]["private"],
+            vapid_public_key=config["vapid"]["public"],
+        )
+        subscriptions = config["webpush"]["subscriptions"]
+        targets = [
+            Target(
+                device_id=f"d{i}",
+                platform=Platform.WEBPUSH,
+                token=subscriptions[i % len(subscriptions)]["endpoint"],
+                push=subscriptions[i % len(subscriptions)]["keys"],
+            )
+            for i in range(count)
+        ]
+    service = DeliveryService(ProviderPool(settings, token_store=InMemoryTokenStore(), load=lambda _app, _p: creds))
+    message = InboxMessage(
+        message_id="01JD0000000000000000000MSG",
+        content=MessageContent(title=TITLE, body=BODY, importance=4, data={"basket": "42"}),
+        created_at=0,
+    )
+    page = 1000
+
+    def run() -> Counter[str]:
+        tally: Counter[str] = Counter()
+        for start in range(0, count, page):
+            report = service.deliver(
+                "bench-app", message, targets[start : start + page], inbox_expires_at=0, final_attempt=True
+            )
+            tally["delivered"] += report.passed
+            tally.update(report.failures)
+        return tally
+
+    return _measure(run)
+
+
+# --- peers, each used the way its documentation shows ---
+
+
+def aioapns_peer(config: Config) -> dict[str, Any]:
+    """aioapns 4.0 with one connection, and the flow-control fix it lacks applied here only."""
+    import ssl
+
+    from aioapns import APNs, NotificationRequest
+    from aioapns import connection as apns_connection
+
+    original = apns_connection.H2Protocol.on_data_received
+
+    def on_data_received_with_credit(self: Any, data: bytes, stream_id: int) -> None:
+        # aioapns never returns flow-control credit for response bodies and stalls after ~2,500 errors.
+        original(self, data, stream_id)
+        self.conn.acknowledge_received_data(len(data), stream_id)
+
+    apns_connection.H2Protocol.on_data_received = on_data_received_with_credit  # type: ignore[method-assign]
+    host, port = config["apns"]["url"].removeprefix("https://").rsplit(":", 1)
+    apns_connection.APNsProductionClientProtocol.APNS_SERVER = host
+    apns_connection.APNsProductionClientProtocol.APNS_PORT = int(port)
+    key = config["apns"]["key"]
+    count, in_flight = int(config["count"]), int(config["in_flight"])
+
+    async def main() -> Counter[str]:
+        client = APNs(
+            key=key["private_key_pem"],
+            key_id=key["key_id"],
+            team_id=key["team_id"],
+            topic=key["topics"][0],
+            max_connections=1,
+            ssl_context=ssl.create_default_context(cafile=config["ca_path"]),
+        )
+        gate = asyncio.Semaphore(in_flight)
+        tally: Counter[str] = Counter()
+
+        async def one(i: int) -> None:
+            async with gate:
+                request = NotificationRequest(
+                    device_token=f"{i:064x}",
+                    message={"aps": {"alert": {"title": TITLE, "body": BODY}, "sound": "default"}, "basket": "42"},
+                )
+                result = await client.send_notification(request)
+                tally["delivered" if result.is_successful else str(result.description)] += 1
+
+        await asyncio.gather(*(one(i) for i in range(count)))
+        return tally
+
+    return _measure(lambda: asyncio.run(main()))
+
+
+def firebase_admin_peer(config: Config) -> dict[str, Any]:
+    """firebase-admin 7's send_each (its own thread pool, HTTP/1.1 through requests), pointed at the emulator."""
+    import firebase_admin
+    from firebase_admin import credentials, messaging
+
+    messaging._MessagingService.FCM_URL = config["fcm"]["url"] + "/v1/projects/{0}/messages:send"
+    account = config["fcm"]["service_account"]
+    app = firebase_admin.initialize_app(credentials.Certificate(account), {"projectId": account["project_id"]})
+    count = int(config["count"])
+
+    def run() -> Counter[str]:
+        tally: Counter[str] = Counter()
+        for start in range(0, count, 500):  # send_each takes at most 500 messages
+            batch = [
+                messaging.Message(
+                    token=f"bench:token-{i:08d}",
+                    notification=messaging.Notification(title=TITLE, body=BODY),
+                    data={"basket": "42"},
+                    android=messaging.AndroidConfig(priority="high"),
+                )
+                for i in range(start, min(count, start + 500))
+            ]
+            response = messaging.send_each(batch, app=app)
+            for item in response.responses:
+                tally["delivered" if item.success else f"{type(item.exception).__name__}: {item.exception}"[:80]] += 1
+        return tally
+
+    return _measure(run)
+
+
+def pywebpush_peer(config: Config) -> dict[str, Any]:
+    """pywebpush 2.5's webpush() with a shared requests session (its fastest documented use)."""
+    import requests
+    from pywebpush import webpush
+
+    session = requests.Session()
+    subscriptions = config["webpush"]["subscriptions"]
+    count = int(config["count"])
+
+    def run() -> Counter[str]:
+        tally: Counter[str] = Counter()
+        payload = json.dumps({"title": TITLE, "body": BODY, "data": {"basket": "42"}})
+        for i in range(count):
+            response = webpush(
+                subscriptions[i % len(subscriptions)],
+                data=payload,
+                vapid_private_key=config["vapid"]["private"],
+                vapid_claims={"sub": "mailto:bench@example.com"},
+                ttl=86400,
+                requests_session=session,
+            )
+            tally["delivered" if response.status_code in (200, 201, 202) else str(response.status_code)] += 1
+        return tally
+
+    return _measure(run)
+
+
+SIDES: dict[str, Callable[[Config], dict[str, Any]]] = {
+    "pushlane-apns": lambda c: pushlane(c, "apns"),
+    "pushlane-fcm": lambda c: pushlane(c, "fcm"),
+    "pushlane-webpush": lambda c: pushlane(c, "webpush"),
+    "aioapns": aioapns_peer,
+    "firebase-admin": firebase_admin_peer,
+    "pywebpush": pywebpush_peer,
+}
+
+
+if __name__ == "__main__":
+    side, config_path = sys.argv[1], sys.argv[2]
+    with open(config_path) as handle:
+        configuration = json.load(handle)
+    _pin_to_one_core(configuration)
+    print(json.dumps(SIDES[side](configuration)), flush=True)
