@@ -33,8 +33,16 @@ class Http2Client:
 
     One connection at a time (opened on first use, replaced when it drains or is lost), at most
     min(max_in_flight, the server's SETTINGS_MAX_CONCURRENT_STREAMS) streams open, the rest
-    queued first in, first out. Use it from one event loop at a time; a new loop (a new
-    asyncio.run) starts with a fresh connection.
+    queued first in, first out.
+
+    `origin` is "https://host[:port]". `ssl_context` may carry a client certificate (APNs
+    certificate authentication) and extra CAs; the client sets its ALPN to h2 and its minimum
+    version to TLS 1.2, and never turns verification off. `request_timeout` runs from `send`
+    to the complete response, time spent queued included. `max_stream_id` caps the stream ids
+    used on one connection before moving to a new one (small values are for tests).
+
+    Use it from one event loop at a time. A new loop (asyncio.run per Lambda invocation) gets a
+    new connection; keeping one loop per process keeps the connection warm between invocations.
     """
 
     def __init__(
@@ -262,6 +270,8 @@ class Http2Client:
                     ssl_shutdown_timeout=_SSL_SHUTDOWN_TIMEOUT_S,
                 )
                 await conn.ready
+            if conn.draining:
+                raise ConnectError(f"{self.origin} sent GOAWAY as the connection opened")
         except ConnectError:
             self._connections.discard(conn)
             conn.drop()
@@ -271,6 +281,11 @@ class Http2Client:
             conn.ready.cancel()
             conn.drop()
             raise ConnectError(f"connecting to {self.origin} took longer than {self._connect_timeout} s") from exc
+        except asyncio.CancelledError:  # close() while connecting
+            self._connections.discard(conn)
+            conn.ready.cancel()
+            conn.drop()
+            raise
         except OSError as exc:  # refused, unreachable, TLS failures (ssl.SSLError is an OSError)
             self._connections.discard(conn)
             conn.drop()

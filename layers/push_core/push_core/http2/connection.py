@@ -220,8 +220,7 @@ class Http2Connection(asyncio.Protocol):
         self._send_window = DEFAULT_WINDOW_SIZE
         self._uploads: dict[int, _Upload] = {}
         self._blocked: deque[_Upload] = deque()
-        # What the server may still send us on the connection, and what we have not yet returned.
-        self._recv_available = CONNECTION_RECEIVE_WINDOW
+        # DATA bytes received on the connection that we have not yet returned as credit.
         self._recv_unacked = 0
         self._decoder = HeaderBlockDecoder()
         self._cont_sid = 0
@@ -562,13 +561,10 @@ class Http2Connection(asyncio.Protocol):
             if frame_type == 0:  # DATA
                 if not sid:
                     raise ProtocolViolation(PROTOCOL_ERROR, "DATA on stream 0")
-                self._recv_available -= length
-                if self._recv_available < 0:
-                    raise ProtocolViolation(FLOW_CONTROL_ERROR, "DATA beyond the connection window")
+                # Credit goes back as soon as half a window is used: bodies are consumed on arrival.
                 self._recv_unacked += length
                 if self._recv_unacked >= _CONNECTION_REPLENISH_AT:
                     self._out += window_update_frame(0, self._recv_unacked)
-                    self._recv_available += self._recv_unacked
                     self._recv_unacked = 0
                 exchange = streams.get(sid)
                 if exchange is None:
@@ -576,10 +572,9 @@ class Http2Connection(asyncio.Protocol):
                         raise ProtocolViolation(PROTOCOL_ERROR, f"DATA on idle stream {sid}")
                     continue  # a stream we cancelled: the bytes still counted for the connection
                 if flags & FLAG_PADDED:
-                    pad = data[start] if length else length
-                    if pad >= length:
+                    if not length or data[start] >= length:
                         raise ProtocolViolation(PROTOCOL_ERROR, "DATA padding exceeds the payload")
-                    payload = data[start + 1 : stop - pad]
+                    payload = data[start + 1 : stop - data[start]]
                 else:
                     payload = data[start:stop]
                 if not exchange.status:
@@ -600,8 +595,6 @@ class Http2Connection(asyncio.Protocol):
                 else:
                     exchange.recv_unacked += length
                     if exchange.recv_unacked >= _STREAM_REPLENISH_AT:
-                        if exchange.recv_unacked > STREAM_RECEIVE_WINDOW:
-                            raise ProtocolViolation(FLOW_CONTROL_ERROR, f"DATA beyond stream {sid}'s window")
                         self._out += window_update_frame(sid, exchange.recv_unacked)
                         exchange.recv_unacked = 0
             elif frame_type == HEADERS:
@@ -642,11 +635,7 @@ class Http2Connection(asyncio.Protocol):
             _set_headers(response, exchange.headers)
             _set_body(response, body if type(body) is bytes else bytes(body))
             future.set_result(response)
-        if self._draining:
-            if not self.streams:
-                self._shutdown()
-        elif self._owner_pending:
-            self._owner.pump()
+        self._stream_closed()
 
     def _header_block(self, sid: int, flags: int, block: bytes) -> None:
         malformed: MalformedHeaders | None = None

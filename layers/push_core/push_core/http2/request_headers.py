@@ -165,13 +165,17 @@ class RequestTemplate:
             raise ValueError(f"request path {path!r} must start with / and hold no spaces or controls")
         raw = path.encode("ascii")
         n = len(raw)
-        block = self._pseudo + (_PATH_PREFIXES[n] if n < 127 else _PATH_NAME + encode_integer(n, 7, 0))
-        block += raw + self._fields
+        parts = [
+            self._pseudo,
+            _PATH_PREFIXES[n] if n < 127 else _PATH_NAME + encode_integer(n, 7, 0),
+            raw,
+            self._fields,
+        ]
         if headers:
-            block += b"".join([_request_field(name, value) for name, value in headers])
+            parts += [_request_field(name, value) for name, value in headers]
         if content_length:
-            block += _content_length_field(content_length)
-        return block
+            parts.append(_content_length_field(content_length))
+        return b"".join(parts)
 
     def __repr__(self) -> str:
         return f"RequestTemplate({self.method!r}, {self.authority!r}, {list(self.headers)!r})"
