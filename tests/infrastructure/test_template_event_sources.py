@@ -74,3 +74,22 @@ def test_dead_letter_queues_keep_messages_longer_than_their_source_queue(
     assert int(dead_letter.get("MessageRetentionPeriod", default_retention)) > int(
         queue.get("MessageRetentionPeriod", default_retention)
     )
+
+
+def test_every_dead_letter_queue_has_an_alarm_on_visible_messages() -> None:
+    resources = real_template()["Resources"]
+    dead_letter_queues = {
+        properties["Properties"]["RedrivePolicy"]["deadLetterTargetArn"]["Fn::GetAtt"][0]
+        for properties in resources.values()
+        if properties["Type"] == "AWS::SQS::Queue" and "RedrivePolicy" in properties.get("Properties", {})
+    }
+    alarmed = {
+        dimension["Value"]["Fn::GetAtt"][0]
+        for properties in resources.values()
+        if properties["Type"] == "AWS::CloudWatch::Alarm"
+        and properties["Properties"]["MetricName"] == "ApproximateNumberOfMessagesVisible"
+        and properties["Properties"].get("AlarmActions")
+        for dimension in properties["Properties"]["Dimensions"]
+    }
+    assert dead_letter_queues
+    assert dead_letter_queues <= alarmed

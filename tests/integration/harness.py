@@ -19,7 +19,7 @@ from local_stack.poller import SqsEventSourcePoller, drain
 from local_stack.runtime import LocalFunction, load_functions
 from local_stack.stack import DeployedStack, deploy
 from local_stack.template import load_sam_app
-from push_core import credentials, delivery, queueing
+from push_core import credentials, delivery, idempotency, queueing
 from push_core.auth import sha256_hex
 from push_core.config import get_settings
 from push_core.storage.table import reset_clients
@@ -36,6 +36,7 @@ def reset_push_core_caches() -> None:
     queueing.sqs_client.cache_clear()
     credentials.secrets_client.cache_clear()
     delivery.delivery_service.cache_clear()
+    idempotency._persistence.cache_clear()
     parameters.clear_caches()
 
 

@@ -148,3 +148,38 @@ def test_bad_publish_bodies_are_4xx_with_the_error_shape(aws: LocalAws):
         reply = aws.http("POST", "/v1/messages", app["secret"], data=data, headers={"Content-Type": "application/json"})
         assert (reply.status, reply.body["error"]["code"]) == (status, code), data[:40]
         assert reply.body["error"]["message"]
+
+
+def test_idempotency_key_returns_the_first_publication_for_24_hours(aws: LocalAws):
+    app = aws.new_app()
+    aws.new_device(app, ["orders"])
+    body = {"topics": ["orders"], "body": "Order 1 shipped"}
+    headers = {"Idempotency-Key": "order-1-shipped"}
+
+    first = aws.http("POST", "/v1/messages", app["secret"], body, headers=headers)
+    again = aws.http("POST", "/v1/messages", app["secret"], body, headers=headers)
+    other_app = aws.new_app()
+    aws.new_device(other_app, ["orders"])
+    theirs = aws.http("POST", "/v1/messages", other_app["secret"], body, headers=headers)
+
+    assert (first.status, again.status) == (202, 202)
+    assert again.body["id"] == first.body["id"]
+    assert theirs.body["id"] != first.body["id"]  # keys are per app
+    aws.drain()
+    assert aws.publication(app, first.body["id"])["total"] == 1
+
+
+def test_reusing_an_idempotency_key_with_another_body_is_refused(aws: LocalAws):
+    app = aws.new_app()
+    headers = {"Idempotency-Key": "k-1"}
+    assert (
+        aws.http("POST", "/v1/messages", app["secret"], {"topics": ["t"], "body": "a"}, headers=headers).status == 202
+    )
+    reused = aws.http("POST", "/v1/messages", app["secret"], {"topics": ["t"], "body": "b"}, headers=headers)
+    assert (reused.status, reused.body["error"]["code"]) == (422, "idempotency_key_reused")
+
+
+def test_without_a_key_every_publish_is_new(aws: LocalAws):
+    app = aws.new_app()
+    ids = {aws.publish(app, topics=["t"], body="same") for _ in range(2)}
+    assert len(ids) == 2

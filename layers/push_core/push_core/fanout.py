@@ -14,8 +14,10 @@ from push_core.storage import publications as publication_store
 from push_core.storage import subscriptions as subscription_store
 
 DAY_SECONDS = 86_400
-MAX_ATTEMPTS = 8
+# Like SNS mobile push: about 50 attempts spread over about 6 hours, then the target counts as failed.
+MAX_ATTEMPTS = 50
 _BACKOFF_BASE_S = 2.0
+_BACKOFF_CAP_S = 600.0
 
 
 def run_job(job: ExpandJob | PurgeAppJob) -> None:
@@ -28,10 +30,16 @@ def run_job(job: ExpandJob | PurgeAppJob) -> None:
             send_jobs(get_settings().fanout_queue_url, [follow_up])
 
 
-def retry_delay_s(attempt: int, retry_after_s: float) -> int:
-    """Exponential back-off with full jitter, never sooner than the provider asked."""
-    backoff = random.uniform(0, _BACKOFF_BASE_S * 2**attempt)  # noqa: S311 - jitter, not secrecy
-    return int(max(retry_after_s, backoff, 1))
+def retry_delay_s(attempt: int, retry_after_s: float, rng: random.Random | None = None) -> int:
+    """Exponential back-off (capped) with equal jitter, never sooner than the provider asked.
+
+    Equal jitter keeps at least half of each step, so 50 attempts reliably span about 6 hours while
+    retries of one failure burst still spread out. SQS caps a delay at 900 s; a longer Retry-After
+    is honoured as far as SQS allows and the provider says so again if it still means it.
+    """
+    step = min(_BACKOFF_CAP_S, _BACKOFF_BASE_S * 2 ** min(attempt, 30))
+    jittered = step / 2 + (rng or random).uniform(0, step / 2)
+    return int(max(retry_after_s, jittered, 1))
 
 
 def _page_targets(job: ExpandJob, expires_at: int) -> list[Target]:

@@ -11,6 +11,10 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValida
 from aws_lambda_powertools.event_handler.openapi.models import APIKey, APIKeyIn, HTTPBearer
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
+from aws_lambda_powertools.utilities.idempotency.exceptions import (
+    IdempotencyAlreadyInProgressError,
+    IdempotencyValidationError,
+)
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import ClientError
 
@@ -74,6 +78,18 @@ def _register_error_handlers(app: APIGatewayHttpResolver) -> None:
             return error_response(400, "malformed_json", "The body is not valid JSON.")
         message = "; ".join(_describe(e) for e in errors[:5])
         return error_response(422, "validation_error", message or "The request is invalid.")
+
+    @app.exception_handler(IdempotencyValidationError)
+    def _key_reused(_: IdempotencyValidationError) -> Response[Any]:
+        return error_response(
+            422, "idempotency_key_reused", "This Idempotency-Key was used with a different body in the last 24 hours."
+        )
+
+    @app.exception_handler(IdempotencyAlreadyInProgressError)
+    def _key_in_progress(_: IdempotencyAlreadyInProgressError) -> Response[Any]:
+        return error_response(
+            409, "idempotency_key_in_progress", "A request with this Idempotency-Key is still running; retry shortly."
+        )
 
     @app.exception_handler(UnicodeDecodeError)
     def _not_utf8(_: UnicodeDecodeError) -> Response[Any]:

@@ -1,12 +1,12 @@
 """Publishing and publication status (the app's secret key)."""
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.event_handler.openapi.params import Body, Path
+from aws_lambda_powertools.event_handler.openapi.params import Body, Header, Path
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
-from push_core import auth, publishing
+from push_core import auth, idempotency, publishing
 from push_core.api.dependencies import CallerDep
 from push_core.api.resolver import AUTHENTICATED, ERROR_RESPONSES
 from push_core.api.schemas import PublicationAccepted, PublicationOut, PublishRequest
@@ -22,12 +22,25 @@ _TAGS = ["messages"]
     security=AUTHENTICATED,
     responses=ERROR_RESPONSES,
 )
-def publish(caller: CallerDep, request: Annotated[PublishRequest, Body()]) -> Response[PublicationAccepted]:
+def publish(
+    caller: CallerDep,
+    request: Annotated[PublishRequest, Body()],
+    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", min_length=1, max_length=255)] = None,
+) -> Response[PublicationAccepted]:
     app_id = auth.require_app_role(caller, "secret")
     audience = publishing.Audience(topics=request.topics, device_ids=request.devices)
-    publication = publishing.publish(app_id, request.content(), audience)
-    body = PublicationAccepted(id=publication.publication_id, status=publication.status.value)
-    return Response(202, "application/json", body, headers={"Location": f"/v1/messages/{publication.publication_id}"})
+
+    def accept() -> dict[str, Any]:
+        publication = publishing.publish(app_id, request.content(), audience)
+        return {"id": publication.publication_id, "status": publication.status.value}
+
+    if idempotency_key is None:
+        accepted = accept()
+    else:
+        fingerprint = idempotency.fingerprint(app_id, idempotency_key, request.model_dump_json())
+        accepted = idempotency.once(accept, fingerprint, router.lambda_context)
+    body = PublicationAccepted.model_validate(accepted)
+    return Response(202, "application/json", body, headers={"Location": f"/v1/messages/{body.id}"})
 
 
 @router.get(

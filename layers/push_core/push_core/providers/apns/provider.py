@@ -10,7 +10,15 @@ from push_core.models import Target
 from push_core.providers.apns.auth import ApnsTokenSigner, ProviderTokenStore
 from push_core.providers.apns.errors import APNS_ERRORS, fallback_for_status
 from push_core.providers.apns.payload import ApnsRequest, PayloadError, build_request
-from push_core.providers.contract import Delivered, Outcome, PushMessage, Rejected, Transient, outcome_for
+from push_core.providers.contract import (
+    Delivered,
+    InvalidTarget,
+    Outcome,
+    PushMessage,
+    Rejected,
+    Transient,
+    outcome_for,
+)
 from push_core.providers.tls import client_certificate_context, client_context
 
 _TOKEN_REJECTIONS = frozenset({"ExpiredProviderToken"})
@@ -32,6 +40,7 @@ class ApnsProvider:
     ) -> None:
         self.topic = credentials.topic
         self.trim_payloads = trim_payloads
+        self.max_in_flight = max_in_flight
         if credentials.private_key and credentials.team_id and credentials.key_id:
             self._signer: ApnsTokenSigner | None = ApnsTokenSigner(
                 credentials.team_id, credentials.key_id, credentials.private_key, store=token_store
@@ -62,30 +71,38 @@ class ApnsProvider:
         return template
 
     async def send(self, targets: Sequence[Target], message: PushMessage) -> list[Outcome]:
-        """Send message to every APNs token in targets (one HTTP/2 stream each, all concurrently)."""
+        """Send message to every APNs token in targets (one HTTP/2 stream each, all queued at once)."""
         try:
             request = build_request(message, self.topic, trim=self.trim_payloads)
         except PayloadError as error:
             return [Rejected(error.reason) for _ in targets]
         authorization = self._signer.authorization() if self._signer else ""
-        sends = [
-            self._send_one(target.push.get("environment", "production"), request, authorization, target.token or "")
-            for target in targets
-        ]
-        return list(await asyncio.gather(*sends))
+        routes = {
+            environment: (client, self._template(environment, request, authorization), request.payload)
+            for environment, client in self._clients.items()
+        }
+        production = routes["production"]
+        pending: list[asyncio.Future[Response] | Outcome] = []
+        for target in targets:
+            client, template, payload = routes.get(target.push.get("environment", "production"), production)
+            try:
+                pending.append(client.submit(template, "/3/device/" + (target.token or ""), (), payload))
+            except ValueError:  # a token HTTP/2 cannot carry in a path
+                pending.append(InvalidTarget("BadDeviceToken"))
+        futures = [p for p in pending if isinstance(p, asyncio.Future)]
+        answers = iter(await asyncio.gather(*futures, return_exceptions=True))
+        return [self._outcome(next(answers), authorization) if isinstance(p, asyncio.Future) else p for p in pending]
 
-    async def _send_one(self, environment: str, request: ApnsRequest, authorization: str, token: str) -> Outcome:
-        client = self._clients.get(environment) or self._clients["production"]
-        template = self._template(environment, request, authorization)
-        try:
-            response = await client.send(template, "/3/device/" + token, (), request.payload)
-        except (ConnectError, ConnectionLost) as error:
-            return Transient(type(error).__name__, 1.0)
-        except Http2Error as error:
-            return Transient(type(error).__name__, None)
-        if response.status == 200:
-            return Delivered(response.headers.get("apns-id"))
-        return self._failure(response, authorization)
+    def _outcome(self, answer: Response | BaseException, authorization: str) -> Outcome:
+        if isinstance(answer, Response):
+            if answer.status == 200:
+                return Delivered(answer.headers.get("apns-id"))
+            return self._failure(answer, authorization)
+        if isinstance(answer, ConnectError | ConnectionLost):
+            return Transient(type(answer).__name__, 1.0)
+        if isinstance(answer, Http2Error):
+            return Transient(type(answer).__name__, None)
+        raise answer  # not a delivery outcome: a bug, surface it
 
     def _failure(self, response: Response, authorization: str) -> Outcome:
         try:

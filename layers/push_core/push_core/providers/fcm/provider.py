@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from push_core.credentials import FcmCredentials
 from push_core.http2 import ConnectError, ConnectionLost, Http2Client, Http2Error, RequestTemplate, Response
 from push_core.models import Target
+from push_core.providers.concurrency import map_concurrently
 from push_core.providers.contract import Delivered, Outcome, PushMessage, Transient, outcome_for
 from push_core.providers.fcm.errors import FCM_ERRORS, fallback_for_status
 from push_core.providers.fcm.message import FcmBody, build_body
@@ -31,6 +32,7 @@ class FcmProvider:
         self._tokens = AccessTokenSource(account, verify=ca_bundle or True)
         self._client = Http2Client(base_url, ssl_context=client_context(ca_bundle), max_in_flight=max_in_flight)
         self._path = f"/v1/projects/{account.project_id}/messages:send"
+        self._max_in_flight = max_in_flight
         self._templates: dict[str, RequestTemplate] = {}
 
     def _template(self, access_token: str) -> RequestTemplate:
@@ -52,8 +54,8 @@ class FcmProvider:
             return [Transient(f"oauth:{error.reason}", 30.0) for _ in targets]
         body = build_body(message)
         template = self._template(access_token)
-        return list(
-            await asyncio.gather(*(self._send_one(template, body, t.token or "", access_token) for t in targets))
+        return await map_concurrently(
+            lambda t: self._send_one(template, body, t.token or "", access_token), targets, self._max_in_flight
         )
 
     async def _send_one(self, template: RequestTemplate, body: FcmBody, token: str, access_token: str) -> Outcome:

@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 from push_core.credentials import WebPushCredentials
 from push_core.http2 import ConnectError, ConnectionLost, Http2Client, Http2Error, RequestTemplate
 from push_core.models import Target
+from push_core.providers.concurrency import map_concurrently
 from push_core.providers.contract import (
     Delivered,
     ErrorMeaning,
@@ -110,7 +111,7 @@ class WebPushProvider:
         if message.collapse_key:
             headers.append(("topic", topic_header(message.collapse_key)))
         static = tuple(headers)
-        return list(await asyncio.gather(*(self._send_one(t, plaintext, static) for t in targets)))
+        return await map_concurrently(lambda t: self._send_one(t, plaintext, static), targets, self._max_in_flight)
 
     async def _send_one(self, target: Target, plaintext: bytes, static: tuple[tuple[str, str], ...]) -> Outcome:
         endpoint = target.token or ""
