@@ -6,12 +6,20 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from push_core.api.resolver import HttpApi
-from push_core.api.routes import apps, credentials, devices, docs, inbox, messages
+from push_core.api.routes import apps, credentials, devices, docs, feedback, inbox, messages
 from push_core.observability import logger, metrics, tracer
 
 # Every router is included so the served OpenAPI document covers the whole API;
 # API Gateway routes only the registry's own paths here.
-api = HttpApi(apps.router, credentials.router, devices.router, messages.router, inbox.poll_router, inbox.confirm_router)
+api = HttpApi(
+    apps.router,
+    credentials.router,
+    devices.router,
+    messages.router,
+    inbox.poll_router,
+    inbox.confirm_router,
+    feedback.router,
+)
 docs.install_docs(api.resolver)
 
 

@@ -89,11 +89,11 @@ def test_event_files_drive_their_handlers_in_order(seeded: LocalAws):
     assert [m["id"] for m in results["poll/poll.json"]["messages"]] == [sample_data.PUBLICATION_ID]
     assert results["confirm/confirm.json"] == {"confirmed": 1}
 
-    # The feedback event disabled the sample device and removed it from every topic.
-    device = device_store.get_device(sample_data.APP_ID, sample_data.DEVICE_ID)
-    assert device is not None
-    assert not device.enabled
-    assert subscription_store.device_topics(sample_data.APP_ID, sample_data.DEVICE_ID) == []
+    # The feedback event (APNs 410, newer than the registration) disabled the sample iPhone and its topics.
+    phone = device_store.get_device(sample_data.APP_ID, sample_data.APNS_DEVICE_ID)
+    assert phone is not None
+    assert not phone.enabled
+    assert subscription_store.device_topics(sample_data.APP_ID, sample_data.APNS_DEVICE_ID) == []
 
 
 def test_redelivered_fanout_event_changes_nothing(seeded: LocalAws):

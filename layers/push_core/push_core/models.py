@@ -42,6 +42,8 @@ class AppRecord(Record):
     app_id: str
     name: str
     icon: str | None = None
+    # Where pushlane POSTs a signed event each time it prunes one of the app's devices.
+    feedback_url: str | None = None
     created_at: int
     live_secret_keys: int = 0
     live_public_keys: int = 0

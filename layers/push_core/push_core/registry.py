@@ -50,11 +50,16 @@ def get_app(app_id: str) -> AppRecord:
     return app
 
 
-def update_app(app_id: str, name: str | None, icon: str | None) -> AppRecord:
-    """Rename the app or change its icon."""
-    if name is None and icon is None:
-        raise UnprocessableEntity("Send a new name or icon.", code="no_changes")
-    app = app_store.update_app(app_id, name, icon)
+def update_app(app_id: str, name: str | None, icon: str | None, feedback_url: str | None = None) -> AppRecord:
+    """Rename the app, or change its icon or feedback webhook URL."""
+    if name is None and icon is None and feedback_url is None:
+        raise UnprocessableEntity("Send a new name, icon or feedback_url.", code="no_changes")
+    if feedback_url is not None:
+        try:
+            check_webhook_url(feedback_url, allow_loopback=get_settings().allow_loopback_targets, resolve=False)
+        except EndpointNotAllowed as error:
+            raise UnprocessableEntity(f"feedback_url is not allowed: {error}.", code="endpoint_not_allowed") from error
+    app = app_store.update_app(app_id, name, icon, feedback_url)
     if app is None:
         raise NotFound("No such app.", code="app_not_found")
     return app

@@ -55,17 +55,23 @@ class CreateAppRequest(Body):
 class UpdateAppRequest(Body):
     name: Annotated[str, Field(min_length=1, max_length=100)] | None = None
     icon: HttpsUrl | None = None
+    feedback_url: HttpsUrl | None = Field(
+        default=None, description="pushlane POSTs a signed event here whenever it prunes one of the app's devices"
+    )
 
 
 class AppOut(BaseModel):
     id: str
     name: str
     icon: str | None
+    feedback_url: str | None = None
     created_at: int
 
     @classmethod
     def of(cls, app: AppRecord) -> Self:
-        return cls(id=app.app_id, name=app.name, icon=app.icon, created_at=app.created_at)
+        return cls(
+            id=app.app_id, name=app.name, icon=app.icon, feedback_url=app.feedback_url, created_at=app.created_at
+        )
 
 
 class KeyOut(BaseModel):
@@ -413,3 +419,21 @@ class CredentialsOut(BaseModel):
 
 class CredentialsList(BaseModel):
     credentials: list[CredentialsOut]
+
+
+# --- feedback ---
+
+
+class FeedbackOut(BaseModel):
+    device_id: str
+    platform: Platform
+    token: str | None = Field(default=None, description="The dead token, endpoint or URL")
+    reason: str = Field(examples=["Unregistered"])
+    provider_timestamp_ms: int | None = Field(default=None, description="When the provider says it became invalid")
+    observed_at: int
+    action: str = Field(description='"pruned", or why pushlane kept the device', examples=["pruned"])
+
+
+class FeedbackList(BaseModel):
+    feedback: list[FeedbackOut]
+    cursor: str | None = Field(description="Pass back as `cursor` for the next page")

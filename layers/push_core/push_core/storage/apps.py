@@ -56,9 +56,12 @@ def get_app(app_id: str) -> AppRecord | None:
     return _app_from_item(item) if item else None
 
 
-def update_app(app_id: str, name: str | None, icon: str | None) -> AppRecord | None:
-    """Rename an app or change its icon; None when the app does not exist."""
+def update_app(app_id: str, name: str | None, icon: str | None, feedback_url: str | None = None) -> AppRecord | None:
+    """Rename an app, change its icon or feedback URL; None when the app does not exist."""
     sets, values = [], {}
+    if feedback_url is not None:
+        sets.append("feedback_url = :feedback_url")
+        values[":feedback_url"] = feedback_url
     if name is not None:
         sets.append("#name = :name")
         values[":name"] = name

@@ -57,7 +57,10 @@ def get_app(caller: CallerDep, app_id: AppId) -> AppOut:
 )
 def update_app(caller: CallerDep, app_id: AppId, request: Annotated[UpdateAppRequest, Body()]) -> AppOut:
     app = registry.update_app(
-        auth.managed_app(caller, app_id), request.name, str(request.icon) if request.icon else None
+        auth.managed_app(caller, app_id),
+        request.name,
+        str(request.icon) if request.icon else None,
+        str(request.feedback_url) if request.feedback_url else None,
     )
     return AppOut.of(app)
 

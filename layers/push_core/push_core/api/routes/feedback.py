@@ -1,0 +1,32 @@
+"""Dead-target feedback of an app (the app's secret key)."""
+
+from typing import Annotated
+
+from aws_lambda_powertools.event_handler.openapi.params import Query
+from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
+
+from push_core import auth
+from push_core.api.dependencies import CallerDep
+from push_core.api.resolver import AUTHENTICATED, ERROR_RESPONSES
+from push_core.api.schemas import FeedbackList, FeedbackOut
+from push_core.storage import feedback as feedback_store
+
+router = APIGatewayHttpRouter()
+
+
+@router.get(
+    "/v1/feedback",
+    summary="Targets providers reported dead since a time, with platform, reason and provider timestamp",
+    tags=["feedback"],
+    security=AUTHENTICATED,
+    responses=ERROR_RESPONSES,
+)
+def list_feedback(
+    caller: CallerDep,
+    since: Annotated[int, Query(ge=0, description="Epoch seconds")] = 0,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+) -> FeedbackList:
+    app_id = auth.require_app_role(caller, "secret")
+    items, next_cursor = feedback_store.list_since(app_id, since, limit, cursor)
+    return FeedbackList(feedback=[FeedbackOut.model_validate(item) for item in items], cursor=next_cursor)
