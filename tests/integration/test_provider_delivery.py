@@ -130,3 +130,26 @@ def test_credentials_are_validated_listed_and_removed(aws: LocalAws, app: dict[s
     assert generated["shown_once"]["secret"].startswith("whsec_")
     assert aws.http("DELETE", f"/v1/apps/{app['id']}/credentials/fcm", app["secret"]).status == 204
     assert aws.http("DELETE", f"/v1/apps/{app['id']}/credentials/fcm", app["secret"]).status == 404
+
+
+def test_receipts_record_each_targets_outcome_when_asked(aws: LocalAws, app: dict[str, str]):
+    assert aws.providers is not None
+    body = _device_body(aws, "apns")
+    phone = aws.new_device(app, ["launch"], **body)
+    inbox = aws.new_device(app, ["launch"])
+    dead_body = {"platform": "fcm", "token": "gone:token"}
+    dead = aws.new_device(app, ["launch"], **dead_body)
+    aws.providers.suite.fcm.mark_dead(["gone:token"], reason="UNREGISTERED")
+
+    message_id = aws.publish(app, topics=["launch"], receipts=True)
+    silent_id = aws.publish(app, topics=["launch"])
+    aws.drain()
+
+    receipts = aws.http("GET", f"/v1/messages/{message_id}/receipts", app["secret"]).body["receipts"]
+    by_device = {r["device_id"]: r for r in receipts}
+    assert by_device[phone["id"]]["outcome"] == "delivered"
+    assert by_device[phone["id"]]["provider_id"]  # the apns-id APNs answered with
+    assert by_device[inbox["id"]]["outcome"] == "delivered"
+    assert (by_device[dead["id"]]["outcome"], by_device[dead["id"]]["reason"]) == ("failed", "UNREGISTERED")
+    refused = aws.http("GET", f"/v1/messages/{silent_id}/receipts", app["secret"])
+    assert (refused.status, refused.body["error"]["code"]) == (409, "receipts_not_kept")

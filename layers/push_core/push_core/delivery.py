@@ -7,13 +7,14 @@ due for a retry.
 """
 
 import asyncio
+import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 
 from push_core.config import get_settings
-from push_core.models import InboxMessage, Platform, Target
+from push_core.models import InboxMessage, Platform, Receipt, ReceiptOutcome, Target
 from push_core.observability import logger
 from push_core.providers.contract import Delivered, InvalidTarget, Outcome, PushMessage, Rejected, Transient
 from push_core.providers.pool import ProviderPool
@@ -34,10 +35,27 @@ class DeliveryReport:
     retry: list[Target] = field(default_factory=list)
     retry_after_s: float = 0.0
     dead: list[tuple[Target, InvalidTarget]] = field(default_factory=list)
+    receipts: list[Receipt] | None = None  # collected only when the publication asked for them
 
     def fail(self, reason: str) -> None:
         self.failed += 1
         self.failures[reason] += 1
+
+    def note(
+        self, target: Target, outcome: ReceiptOutcome, reason: str | None = None, provider_id: str | None = None
+    ) -> None:
+        """Keep a receipt for target, if this publication keeps receipts."""
+        if self.receipts is not None:
+            self.receipts.append(
+                Receipt(
+                    device_id=target.device_id,
+                    platform=target.platform,
+                    outcome=outcome,
+                    reason=reason,
+                    provider_id=provider_id,
+                    at=int(time.time()),
+                )
+            )
 
 
 def push_message(message: InboxMessage, *, silent: bool = False) -> PushMessage:
@@ -95,11 +113,13 @@ class DeliveryService:
         final_attempt: bool,
     ) -> DeliveryReport:
         """Deliver message to targets and report; transient failures on the final attempt count as failed."""
-        report = DeliveryReport()
+        report = DeliveryReport(receipts=[] if message.content.receipts else None)
         inbox = [t for t in targets if t.platform is Platform.INBOX]
         if inbox:
             inbox_store.write_messages(app_id, [t.device_id for t in inbox], message, inbox_expires_at)
             report.passed += len(inbox)
+            for target in inbox:
+                report.note(target, "delivered")
         by_platform: dict[Platform, list[Target]] = {}
         for target in targets:
             if target.platform is not Platform.INBOX:
@@ -117,8 +137,9 @@ class DeliveryService:
             if push.silent:  # pings: the inbox already has the message; a failed ping only delays the sync
                 continue
             if outcomes is None:
-                for _ in group:
+                for target in group:
                     report.fail(f"{platform.value}:no_credentials")
+                    report.note(target, "failed", "no_credentials")
                 continue
             for target, outcome in zip(group, outcomes, strict=True):
                 self._tally(report, platform, target, outcome, final_attempt)
@@ -129,19 +150,24 @@ class DeliveryService:
     @staticmethod
     def _tally(report: DeliveryReport, platform: Platform, target: Target, outcome: Outcome, final: bool) -> None:
         match outcome:
-            case Delivered():
+            case Delivered(provider_id=provider_id):
                 report.passed += 1
+                report.note(target, "delivered", provider_id=provider_id)
             case InvalidTarget(reason=reason):
                 report.fail(f"{platform.value}:{reason}")
                 report.dead.append((target, outcome))
+                report.note(target, "failed", reason)
             case Rejected(reason=reason):
                 report.fail(f"{platform.value}:{reason}")
+                report.note(target, "failed", reason)
             case Transient(reason=reason, retry_after_s=after):
                 if final:
                     report.fail(f"{platform.value}:{reason}")
+                    report.note(target, "failed", reason)
                 else:
                     report.retry.append(target)
                     report.retry_after_s = max(report.retry_after_s, after or 0.0)
+                    report.note(target, "retrying", reason)
 
 
 async def _nothing() -> None:

@@ -11,6 +11,7 @@ from push_core.models import InboxMessage, Target, epoch_seconds, utc_now
 from push_core.observability import logger, metrics
 from push_core.queueing import ExpandJob, FeedbackEvent, PurgeAppJob, fanout_job_adapter, send_jobs
 from push_core.storage import publications as publication_store
+from push_core.storage import receipts as receipt_store
 from push_core.storage import subscriptions as subscription_store
 
 DAY_SECONDS = 86_400
@@ -115,6 +116,8 @@ def expand(job: ExpandJob) -> None:
         final_attempt=job.attempt + 1 >= MAX_ATTEMPTS,
     )
     _follow_up(job, report, now, expires_at)
+    if report.receipts:
+        receipt_store.write(job.app_id, job.publication_id, report.receipts, expires_at)
     applied = publication_store.apply_job_result(
         job.app_id,
         job.publication_id,

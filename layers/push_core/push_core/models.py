@@ -100,6 +100,22 @@ class MessageContent(Record):
     # How long providers should keep trying (seconds; 0 = now or never) and what replaces what.
     ttl: int | None = None
     collapse_key: str | None = None
+    # Per-target receipts cost a write each, so they are kept only when the publisher asks.
+    receipts: bool = False
+
+
+ReceiptOutcome = Literal["delivered", "failed", "retrying"]
+
+
+class Receipt(Record):
+    """What happened to one target of a publication (kept only for publications with receipts)."""
+
+    device_id: str
+    platform: Platform
+    outcome: ReceiptOutcome
+    reason: str | None = None
+    provider_id: str | None = None
+    at: int
 
 
 class InboxMessage(Record):

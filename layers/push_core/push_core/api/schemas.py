@@ -18,6 +18,7 @@ from push_core.models import (
     MessageContent,
     Platform,
     Publication,
+    Receipt,
 )
 from push_core.registry import Registration
 
@@ -273,6 +274,9 @@ class PublishRequest(Body):
     collapse_key: Annotated[str, Field(min_length=1, max_length=64)] | None = Field(
         default=None, description="A newer message with the same key replaces an undelivered older one"
     )
+    receipts: bool = Field(
+        default=False, description="Keep each target's outcome (GET /v1/messages/{id}/receipts); a write per target"
+    )
 
     @model_validator(mode="after")
     def _has_audience_and_small_data(self) -> Self:
@@ -291,6 +295,7 @@ class PublishRequest(Body):
             data=self.data,
             ttl=self.ttl,
             collapse_key=self.collapse_key,
+            receipts=self.receipts,
         )
 
 
@@ -436,4 +441,9 @@ class FeedbackOut(BaseModel):
 
 class FeedbackList(BaseModel):
     feedback: list[FeedbackOut]
+    cursor: str | None = Field(description="Pass back as `cursor` for the next page")
+
+
+class ReceiptList(BaseModel):
+    receipts: list[Receipt]
     cursor: str | None = Field(description="Pass back as `cursor` for the next page")

@@ -3,13 +3,15 @@
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.event_handler.openapi.params import Body, Header, Path
+from aws_lambda_powertools.event_handler.openapi.params import Body, Header, Path, Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from push_core import auth, idempotency, publishing
 from push_core.api.dependencies import CallerDep
 from push_core.api.resolver import AUTHENTICATED, ERROR_RESPONSES
-from push_core.api.schemas import PublicationAccepted, PublicationOut, PublishRequest
+from push_core.api.schemas import PublicationAccepted, PublicationOut, PublishRequest, ReceiptList
+from push_core.errors import Conflict
+from push_core.storage import receipts as receipt_store
 
 router = APIGatewayHttpRouter()
 _TAGS = ["messages"]
@@ -41,6 +43,27 @@ def publish(
         accepted = idempotency.once(accept, fingerprint, router.lambda_context)
     body = PublicationAccepted.model_validate(accepted)
     return Response(202, "application/json", body, headers={"Location": f"/v1/messages/{body.id}"})
+
+
+@router.get(
+    "/v1/messages/<message_id>/receipts",
+    summary="Each target's outcome, for publications sent with receipts: true",
+    tags=_TAGS,
+    security=AUTHENTICATED,
+    responses=ERROR_RESPONSES,
+)
+def list_receipts(
+    caller: CallerDep,
+    message_id: Annotated[str, Path(max_length=64)],
+    cursor: Annotated[str | None, Query(max_length=64)] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> ReceiptList:
+    app_id = auth.require_app_role(caller, "secret")
+    publication = publishing.get_publication(app_id, message_id)
+    if not publication.content.receipts:
+        raise Conflict("This message was published without receipts: true.", code="receipts_not_kept")
+    receipts, next_cursor = receipt_store.page(app_id, message_id, cursor, limit)
+    return ReceiptList(receipts=receipts, cursor=next_cursor)
 
 
 @router.get(
