@@ -106,7 +106,12 @@ class Http2Client:
         Raises ConnectError (not sent), ConnectionLost (may have been processed), StreamReset,
         RequestTimeout, and ValueError for a path or field HTTP/2 forbids.
         """
-        return await self.submit(template, path, headers, body)
+        exchange = self._enqueue(template, path, headers, body)
+        try:
+            return await exchange.future
+        except asyncio.CancelledError:
+            self._forget(exchange)
+            raise
 
     def submit(
         self,
@@ -119,9 +124,15 @@ class Http2Client:
 
         For senders of thousands of requests: `await asyncio.gather(*futures, return_exceptions=True)`
         costs a callback per request where a Task per request costs several microseconds. The future
-        fails with the same errors send() raises; cancelling it abandons the request. Must be called
-        from the running event loop; a path or field HTTP/2 forbids raises ValueError at once.
+        fails with the same errors send() raises. A cancelled future keeps its stream until the
+        response or the request timeout (send() frees it at once). Must be called from the running
+        event loop; a path or field HTTP/2 forbids raises ValueError at once.
         """
+        return self._enqueue(template, path, headers, body).future
+
+    def _enqueue(
+        self, template: RequestTemplate, path: str, headers: Sequence[tuple[str, str]], body: bytes
+    ) -> Exchange:
         loop = asyncio.get_running_loop()
         if loop is not self._loop:
             self._bind(loop)
@@ -141,8 +152,7 @@ class Http2Client:
             self.pump()
         if self._timer is None:
             self._timer = loop.call_at(exchange.deadline, self._expire)
-        exchange.future.add_done_callback(lambda future: self._forget(exchange) if future.cancelled() else None)
-        return exchange.future
+        return exchange
 
     async def ping(self) -> float:
         """Round-trip time of a PING in seconds, connecting first if needed (a health check after idle)."""
