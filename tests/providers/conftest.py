@@ -8,7 +8,7 @@ import pytest
 
 from emulators import ApnsEmulator, FcmEmulator, WebhookEmulator, WebPushEmulator
 from push_core.models import MessageContent, Platform, Target
-from push_core.providers.contract import PushMessage
+from push_core.providers.contract import Outcome, Provider, PushMessage
 
 T = TypeVar("T")
 TEAM, KEY_ID, TOPIC = "TEAM123456", "KEY1234567", "com.example.app"
@@ -56,3 +56,15 @@ def clean_emulators(request: pytest.FixtureRequest) -> None:
     for name in ("apns", "fcm", "webpush", "webhooks"):
         if name in request.fixturenames:
             request.getfixturevalue(name).reset()
+
+
+def send_and_close(provider: Provider, targets: list[Target], msg: PushMessage | None = None) -> list[Outcome]:
+    """One send through a provider on a fresh loop, closing its connections afterwards."""
+
+    async def go() -> list[Outcome]:
+        try:
+            return await provider.send(targets, msg or message())
+        finally:
+            await provider.close()
+
+    return run(go())

@@ -10,6 +10,7 @@ from push_core.providers.apns.auth import InMemoryTokenStore
 from push_core.providers.apns.provider import ApnsProvider
 from push_core.providers.contract import Delivered, InvalidTarget, Rejected, Transient
 from tests.providers.conftest import KEY_ID, TEAM, TOPIC, message, run, target
+from tests.providers.conftest import send_and_close as _send
 
 
 def _provider(apns: ApnsEmulator, topic: str = TOPIC, **credentials: str) -> ApnsProvider:
@@ -23,16 +24,6 @@ def _provider(apns: ApnsEmulator, topic: str = TOPIC, **credentials: str) -> Apn
     return ApnsProvider(
         creds, production_url=apns.url, sandbox_url=apns.url, ca_bundle=apns.ca_path, token_store=InMemoryTokenStore()
     )
-
-
-def _send(provider: ApnsProvider, targets, msg=None):
-    async def go():
-        try:
-            return await provider.send(targets, msg or message())
-        finally:
-            await provider.close()
-
-    return run(go())
 
 
 def test_delivered_notification_carries_every_header_the_payload_and_a_valid_jwt(apns: ApnsEmulator):

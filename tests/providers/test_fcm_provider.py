@@ -4,7 +4,8 @@ from push_core.models import Platform
 from push_core.providers.contract import Delivered, InvalidTarget, Rejected, Transient
 from push_core.providers.fcm.oauth import ServiceAccount
 from push_core.providers.fcm.provider import FcmProvider
-from tests.providers.conftest import message, run, target
+from tests.providers.conftest import message, target
+from tests.providers.conftest import send_and_close as _send
 
 TOKEN = "dGVzdA:APA91bH-token_0123456789"
 
@@ -13,16 +14,6 @@ def _provider(fcm: FcmEmulator) -> FcmProvider:
     account = ServiceAccount.model_validate(fcm.create_service_account("demo-project"))
     fcm.last_account = account  # type: ignore[attr-defined]
     return FcmProvider(FcmCredentials(service_account=account), base_url=fcm.url, ca_bundle=fcm.ca_path)
-
-
-def _send(provider: FcmProvider, targets, msg=None):
-    async def go():
-        try:
-            return await provider.send(targets, msg or message())
-        finally:
-            await provider.close()
-
-    return run(go())
 
 
 def test_delivered_message_has_notification_string_data_and_android_block(fcm: FcmEmulator):

@@ -3,17 +3,8 @@ from push_core.credentials import WebhookCredentials
 from push_core.models import Platform
 from push_core.providers.contract import Delivered, InvalidTarget, Transient
 from push_core.providers.webhook.provider import WebhookProvider
-from tests.providers.conftest import message, run, target
-
-
-def _send(provider: WebhookProvider, targets, msg=None):
-    async def go():
-        try:
-            return await provider.send(targets, msg or message())
-        finally:
-            await provider.close()
-
-    return run(go())
+from tests.providers.conftest import message, target
+from tests.providers.conftest import send_and_close as _send
 
 
 def test_webhook_receives_signed_json_it_can_verify(webhooks: WebhookEmulator):

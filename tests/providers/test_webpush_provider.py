@@ -8,7 +8,8 @@ from push_core.models import Platform, Target
 from push_core.providers.contract import Delivered, InvalidTarget, Transient
 from push_core.providers.webpush.provider import WebPushProvider
 from push_core.providers.webpush.vapid import generate_vapid_key
-from tests.providers.conftest import message, run
+from tests.providers.conftest import message
+from tests.providers.conftest import send_and_close as _send
 
 SUBJECT = "mailto:ops@example.com"
 
@@ -28,16 +29,6 @@ def _subscriber(webpush: WebPushEmulator, server_key: str | None = None) -> Targ
         token=subscription["endpoint"],
         push={"p256dh": subscription["keys"]["p256dh"], "auth": subscription["keys"]["auth"]},
     )
-
-
-def _send(provider: WebPushProvider, targets, msg=None):
-    async def go():
-        try:
-            return await provider.send(targets, msg or message())
-        finally:
-            await provider.close()
-
-    return run(go())
 
 
 def test_the_push_service_decrypts_exactly_what_the_browser_would_show(webpush: WebPushEmulator):

@@ -75,6 +75,21 @@ def outcome_for(
     return Rejected(reason)
 
 
+def retry_after_seconds(header: str | None) -> float | None:
+    """A Retry-After header given in seconds (the form push services use); None otherwise."""
+    return float(header) if header and header.isdigit() else None
+
+
+_SERVER_ERROR = ErrorMeaning(Transient, min_retry_after_s=5)
+_CLIENT_ERROR = ErrorMeaning(Rejected)
+
+
+def outcome_for_status(table: Mapping[str, ErrorMeaning], status: int, retry_after: str | None) -> Outcome:
+    """For services that answer by status alone (Web Push, webhooks): the table, else 5xx retry, 4xx reject."""
+    fallback = _SERVER_ERROR if status >= 500 else _CLIENT_ERROR
+    return outcome_for(table, str(status), fallback=fallback, retry_after_s=retry_after_seconds(retry_after))
+
+
 @dataclass(frozen=True, slots=True)
 class PushMessage:
     """A message as providers see it: the publisher's content and the options every platform maps."""

@@ -18,6 +18,7 @@ from push_core.providers.contract import (
     Rejected,
     Transient,
     outcome_for,
+    retry_after_seconds,
 )
 from push_core.providers.tls import client_certificate_context, client_context
 
@@ -112,13 +113,12 @@ class ApnsProvider:
         reason = str(body.get("reason") or f"HTTP{response.status}")
         if reason in _TOKEN_REJECTIONS and self._signer is not None:
             self._signer.invalidate(authorization)
-        retry_after = response.headers.get("retry-after")
         return outcome_for(
             APNS_ERRORS,
             reason,
             fallback=fallback_for_status(response.status),
             provider_timestamp_ms=int(body["timestamp"]) if isinstance(body.get("timestamp"), int | float) else None,
-            retry_after_s=float(retry_after) if retry_after and retry_after.isdigit() else None,
+            retry_after_s=retry_after_seconds(response.headers.get("retry-after")),
         )
 
     async def close(self) -> None:

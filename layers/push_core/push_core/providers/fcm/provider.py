@@ -8,7 +8,7 @@ from push_core.credentials import FcmCredentials
 from push_core.http2 import ConnectError, ConnectionLost, Http2Client, Http2Error, RequestTemplate, Response
 from push_core.models import Target
 from push_core.providers.concurrency import map_concurrently
-from push_core.providers.contract import Delivered, Outcome, PushMessage, Transient, outcome_for
+from push_core.providers.contract import Delivered, Outcome, PushMessage, Transient, outcome_for, retry_after_seconds
 from push_core.providers.fcm.errors import FCM_ERRORS, fallback_for_status
 from push_core.providers.fcm.message import FcmBody, build_body
 from push_core.providers.fcm.oauth import AccessTokenSource, OAuthError
@@ -81,12 +81,11 @@ class FcmProvider:
         if response.status == 401 and reason != "THIRD_PARTY_AUTH_ERROR":
             self._tokens.invalidate(access_token)
             reason = "UNAUTHENTICATED"
-        retry_after = response.headers.get("retry-after")
         return outcome_for(
             FCM_ERRORS,
             reason,
             fallback=fallback_for_status(response.status),
-            retry_after_s=float(retry_after) if retry_after and retry_after.isdigit() else None,
+            retry_after_s=retry_after_seconds(response.headers.get("retry-after")),
         )
 
     async def close(self) -> None:

@@ -15,9 +15,8 @@ from push_core.providers.contract import (
     InvalidTarget,
     Outcome,
     PushMessage,
-    Rejected,
     Transient,
-    outcome_for,
+    outcome_for_status,
 )
 from push_core.providers.endpoints import EndpointNotAllowed, check_webhook_url
 from push_core.providers.webhook.signature import SIGNATURE_HEADER, sign
@@ -30,7 +29,6 @@ WEBHOOK_ERRORS: dict[str, ErrorMeaning] = {
     "408": ErrorMeaning(Transient, min_retry_after_s=5),
     "429": ErrorMeaning(Transient, min_retry_after_s=30),
 }
-_SERVER_ERROR = ErrorMeaning(Transient, min_retry_after_s=5)
 
 
 def render_body(target: Target, message: PushMessage, sent_at: int) -> bytes:
@@ -88,13 +86,7 @@ class WebhookProvider:
             return Transient(type(error).__name__, 5.0)
         if 200 <= response.status_code < 300:
             return Delivered(response.headers.get("X-Request-Id"))
-        retry_after = response.headers.get("Retry-After")
-        return outcome_for(
-            WEBHOOK_ERRORS,
-            str(response.status_code),
-            fallback=_SERVER_ERROR if response.status_code >= 500 else ErrorMeaning(Rejected),
-            retry_after_s=float(retry_after) if retry_after and retry_after.isdigit() else None,
-        )
+        return outcome_for_status(WEBHOOK_ERRORS, response.status_code, response.headers.get("Retry-After"))
 
     async def close(self) -> None:
         """Release pooled connections."""

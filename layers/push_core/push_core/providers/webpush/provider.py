@@ -21,7 +21,7 @@ from push_core.providers.contract import (
     PushMessage,
     Rejected,
     Transient,
-    outcome_for,
+    outcome_for_status,
 )
 from push_core.providers.endpoints import EndpointNotAllowed, check_push_endpoint
 from push_core.providers.tls import client_context
@@ -43,7 +43,6 @@ WEBPUSH_ERRORS: dict[str, ErrorMeaning] = {
     "413": ErrorMeaning(Rejected),
     "429": ErrorMeaning(Transient, min_retry_after_s=60),
 }
-_SERVER_ERROR = ErrorMeaning(Transient, min_retry_after_s=5)
 
 
 def topic_header(collapse_key: str) -> str:
@@ -142,13 +141,7 @@ class WebPushProvider:
             return Transient(type(error).__name__, None)
         if response.status in (200, 201, 202):
             return Delivered(response.headers.get("location"))
-        retry_after = response.headers.get("retry-after")
-        return outcome_for(
-            WEBPUSH_ERRORS,
-            str(response.status),
-            fallback=_SERVER_ERROR if response.status >= 500 else ErrorMeaning(Rejected),
-            retry_after_s=float(retry_after) if retry_after and retry_after.isdigit() else None,
-        )
+        return outcome_for_status(WEBPUSH_ERRORS, response.status, response.headers.get("retry-after"))
 
     async def close(self) -> None:
         """Close every push-service connection."""
