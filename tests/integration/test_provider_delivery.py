@@ -153,3 +153,22 @@ def test_receipts_record_each_targets_outcome_when_asked(aws: LocalAws, app: dic
     assert (by_device[dead["id"]]["outcome"], by_device[dead["id"]]["reason"]) == ("failed", "UNREGISTERED")
     refused = aws.http("GET", f"/v1/messages/{silent_id}/receipts", app["secret"])
     assert (refused.status, refused.body["error"]["code"]) == (409, "receipts_not_kept")
+
+
+def test_platform_overrides_reach_apns_and_fcm(aws: LocalAws, app: dict[str, str]):
+    assert aws.providers is not None
+    aws.new_device(app, ["badge"], **_device_body(aws, "apns"))
+    aws.new_device(app, ["badge"], **_device_body(aws, "fcm"))
+    overrides = {
+        "apns": {"headers": {"apns-push-type": "alert"}, "payload": {"aps": {"badge": 3}}},
+        "fcm": {"android": {"restricted_package_name": "com.example.app"}},
+    }
+    message_id = aws.publish(app, topics=["badge"], overrides=overrides)
+    aws.drain()
+    assert aws.publication(app, message_id)["passed"] == 2
+    [apns] = aws.providers.suite.apns.ledger.delivered()
+    [fcm] = aws.providers.suite.fcm.ledger.delivered()
+    assert apns.data["payload"]["aps"]["badge"] == 3
+    assert fcm.data["message"]["android"]["restricted_package_name"] == "com.example.app"
+    bad = aws.http("POST", "/v1/messages", app["secret"], {"topics": ["x"], "body": "b", "overrides": {"sms": {}}})
+    assert bad.status == 422

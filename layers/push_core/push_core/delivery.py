@@ -67,6 +67,7 @@ def push_message(message: InboxMessage, *, silent: bool = False) -> PushMessage:
         ttl_s=content.ttl,
         collapse_key=content.collapse_key,
         silent=silent,
+        overrides=content.overrides,
     )
 
 

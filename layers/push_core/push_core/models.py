@@ -102,6 +102,8 @@ class MessageContent(Record):
     collapse_key: str | None = None
     # Per-target receipts cost a write each, so they are kept only when the publisher asks.
     receipts: bool = False
+    # Platform-specific additions merged last: {"apns": {"headers": {...}, "payload": {...}}, "fcm": {...}}.
+    overrides: dict[str, dict[str, Any]] | None = None
 
 
 ReceiptOutcome = Literal["delivered", "failed", "retrying"]

@@ -258,6 +258,18 @@ class TopicOut(BaseModel):
 # --- messages ---
 
 
+class ApnsOverride(Body):
+    headers: dict[str, str] = Field(default_factory=dict, description="apns-* headers, e.g. apns-push-type, apns-id")
+    payload: dict[str, Any] = Field(default_factory=dict, description="Merged into the JSON payload (aps included)")
+
+
+class PlatformOverrides(Body):
+    apns: ApnsOverride | None = None
+    fcm: dict[str, Any] | None = Field(
+        default=None, description="Merged into the FCM v1 message (android, apns, webpush…)"
+    )
+
+
 class PublishRequest(Body):
     topics: Annotated[list[TopicName | Literal["*"]], Field(max_length=10)] = Field(
         default_factory=list, description="Topics to publish to; '*' means every device of the app."
@@ -276,6 +288,11 @@ class PublishRequest(Body):
     )
     receipts: bool = Field(
         default=False, description="Keep each target's outcome (GET /v1/messages/{id}/receipts); a write per target"
+    )
+    overrides: PlatformOverrides | None = Field(
+        default=None,
+        description='Per-platform additions merged last, e.g. {"apns": {"payload": {"aps": {"badge": 3}}}, '
+        '"fcm": {"android": {"restricted_package_name": "com.example"}}}',
     )
 
     @model_validator(mode="after")
@@ -296,6 +313,7 @@ class PublishRequest(Body):
             ttl=self.ttl,
             collapse_key=self.collapse_key,
             receipts=self.receipts,
+            overrides=self.overrides.model_dump(exclude_none=True) if self.overrides else None,
         )
 
 
