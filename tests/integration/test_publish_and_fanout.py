@@ -22,6 +22,13 @@ def test_topic_publication_reaches_every_subscriber_once_across_pages(aws: Local
         assert [(m["id"], m["title"], m["importance"]) for m in messages] == [(message_id, "Storm", 5)]
     assert aws.poll(outsider)["messages"] == []
     report = aws.publication(app, message_id)
+    used = report.pop("usage")
+    # Usage is counted from the AWS calls themselves: a page Query per job, inbox writes, the checkpoints.
+    pages = used["fanout_jobs"]
+    assert pages >= len(devices) // int(TEST_PAGE_SIZE)
+    assert used["dynamodb_read_units"] >= pages * 0.5
+    assert used["dynamodb_write_units"] >= len(devices) + 4 * pages
+    assert used["sqs_requests"] >= pages - 4  # every continuation job was sent (the first 4 by publish)
     assert report | {"created_at": 0} == {
         "id": message_id,
         "status": "completed",

@@ -4,7 +4,7 @@ import random
 
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-from push_core import registry
+from push_core import registry, usage
 from push_core.config import get_settings
 from push_core.delivery import DeliveryReport, delivery_service
 from push_core.models import InboxMessage, Target, epoch_seconds, utc_now
@@ -94,6 +94,12 @@ def _follow_up(job: ExpandJob, report: DeliveryReport, now: int, expires_at: int
 
 
 def expand(job: ExpandJob) -> None:
+    """expand_page, with the AWS requests and capacity it causes counted into the publication."""
+    with usage.metered() as used:
+        expand_page(job, used)
+
+
+def expand_page(job: ExpandJob, used: usage.Usage) -> None:
     """Expand one page of the audience, deliver to it, and record the result once.
 
     Order matters for exactly-once counting: follow-up jobs (next page, retries) are registered and
@@ -126,6 +132,7 @@ def expand(job: ExpandJob) -> None:
         passed=report.passed,
         failed=report.failed,
         expires_at=expires_at,
+        used=used,
     )
     if applied:
         metrics.add_metric(name="Deliveries", unit="Count", value=report.passed)

@@ -148,6 +148,11 @@ class Publication(Record):
     confirmed: int = 0
     expand_jobs: int = 0
     expand_jobs_done: int = 0
+    # AWS consumption of the fan-out so far (read/write capacity units, requests), for cost per delivery.
+    usage_read_units: float = 0.0
+    usage_write_units: float = 0.0
+    usage_dynamodb_requests: int = 0
+    usage_sqs_requests: int = 0
 
     @property
     def pending(self) -> int:

@@ -9,6 +9,7 @@ import boto3
 from botocore.config import Config
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
+from push_core import usage
 from push_core.errors import ServiceUnavailable
 from push_core.models import MessageContent, Platform, Target
 
@@ -88,7 +89,8 @@ _BOTO_CONFIG = Config(retries={"mode": "standard", "max_attempts": 5})
 @lru_cache(maxsize=1)
 def sqs_client() -> "SQSClient":
     """The SQS client of this container, built lazily."""
-    return boto3.client("sqs", config=_BOTO_CONFIG)
+    client: SQSClient = usage.instrument(boto3.client("sqs", config=_BOTO_CONFIG))
+    return client
 
 
 def send_jobs(queue_url: str, jobs: Sequence[BaseModel], *, delay_s: int = 0) -> None:

@@ -333,6 +333,11 @@ class PublicationOut(BaseModel):
     created_at: int
     topics: list[str]
     devices: list[str]
+    usage: dict[str, float] = Field(
+        default_factory=dict,
+        description="AWS consumption of this publication's fan-out: DynamoDB read/write units and requests, "
+        "SQS requests, fan-out jobs",
+    )
 
     @classmethod
     def of(cls, publication: Publication) -> Self:
@@ -347,6 +352,13 @@ class PublicationOut(BaseModel):
             created_at=publication.created_at,
             topics=publication.topics,
             devices=publication.device_ids,
+            usage={
+                "dynamodb_read_units": publication.usage_read_units,
+                "dynamodb_write_units": publication.usage_write_units,
+                "dynamodb_requests": publication.usage_dynamodb_requests,
+                "sqs_requests": publication.usage_sqs_requests,
+                "fanout_jobs": publication.expand_jobs_done,
+            },
         )
 
 

@@ -1,5 +1,6 @@
 """Publications and their exact counters, with per-job checkpoints that make redelivery harmless."""
 
+from decimal import Decimal
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -15,8 +16,9 @@ from push_core.storage.table import (
     is_conditional_failure,
     transact_write,
 )
+from push_core.usage import TRANSACTION_UNITS_PER_ITEM, Usage
 
-_COUNTERS = ("total", "passed", "failed", "confirmed", "expand_jobs", "expand_jobs_done")
+_USAGE_FIELDS = ("usage_read_units", "usage_write_units", "usage_dynamodb_requests", "usage_sqs_requests")
 
 
 def create_publication(publication: Publication, expires_at: int) -> None:
@@ -24,7 +26,8 @@ def create_publication(publication: Publication, expires_at: int) -> None:
     item: dict[str, Any] = {
         "pk": publication_pk(publication.app_id, publication.publication_id),
         "sk": "PUB",
-        **publication.model_dump(exclude={"content"}, exclude_none=True),
+        # Usage counters start absent: the fan-out ADDs them (as Decimals; boto3 refuses floats).
+        **publication.model_dump(exclude={"content", *_USAGE_FIELDS}, exclude_none=True),
         "content": publication.content.model_dump_json(exclude_none=True),
         "expires_at": expires_at,
     }
@@ -79,11 +82,24 @@ def register_job(app_id: str, publication_id: str, job_key: str, expires_at: int
         return  # registered by an earlier attempt of the same job, or the publication is gone
 
 
+# The checkpoint transaction below (a put and an update) is metered by formula: it is the job's last call.
+_CHECKPOINT_WRITE_UNITS = 2 * TRANSACTION_UNITS_PER_ITEM
+
+
 def apply_job_result(
-    app_id: str, publication_id: str, job_key: str, *, total: int, passed: int, failed: int, expires_at: int
+    app_id: str,
+    publication_id: str,
+    job_key: str,
+    *,
+    total: int,
+    passed: int,
+    failed: int,
+    expires_at: int,
+    used: Usage | None = None,
 ) -> bool:
-    """Add a finished job's counts exactly once; False when this job was already applied."""
+    """Add a finished job's counts (and the AWS usage it caused) exactly once; False if already applied."""
     pk = publication_pk(app_id, publication_id)
+    spent = used or Usage()
     try:
         transact_write(
             [
@@ -99,10 +115,21 @@ def apply_job_result(
                 ),
                 Update(
                     {"pk": pk, "sk": "PUB"},
-                    "ADD #total :total, passed :passed, failed :failed, expand_jobs_done :one",
+                    "ADD #total :total, passed :passed, failed :failed, expand_jobs_done :one, "
+                    "usage_read_units :reads, usage_write_units :writes, usage_dynamodb_requests :ddb, "
+                    "usage_sqs_requests :sqs",
                     condition="attribute_exists(pk)",
                     names={"#total": "total"},
-                    values={":total": total, ":passed": passed, ":failed": failed, ":one": 1},
+                    values={
+                        ":total": total,
+                        ":passed": passed,
+                        ":failed": failed,
+                        ":one": 1,
+                        ":reads": Decimal(str(round(spent.dynamodb_read_units, 2))),
+                        ":writes": Decimal(str(round(spent.dynamodb_write_units + _CHECKPOINT_WRITE_UNITS, 2))),
+                        ":ddb": spent.dynamodb_requests + 1,
+                        ":sqs": spent.sqs_requests,
+                    },
                 ),
             ]
         )

@@ -10,6 +10,7 @@ from boto3.dynamodb.types import TypeSerializer
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from push_core import usage
 from push_core.config import get_settings
 from push_core.errors import ServiceUnavailable
 
@@ -33,13 +34,15 @@ _THROTTLING = {
 def dynamodb_table(name: str | None = None) -> "Table":
     """The main table (or the one named), built lazily so tests can point boto3 at moto first."""
     resource = boto3.resource("dynamodb", config=_BOTO_CONFIG)
+    usage.instrument(resource.meta.client)
     return resource.Table(name or get_settings().table_name)
 
 
 @lru_cache(maxsize=1)
 def dynamodb_client() -> "DynamoDBClient":
     """The low-level client, for transactions."""
-    return boto3.client("dynamodb", config=_BOTO_CONFIG)
+    client: DynamoDBClient = usage.instrument(boto3.client("dynamodb", config=_BOTO_CONFIG))
+    return client
 
 
 def reset_clients() -> None:
