@@ -98,6 +98,7 @@ def main() -> int:
     parser.add_argument("--count", type=int, default=int(os.environ.get("BENCH_COUNT", "20000")))
     parser.add_argument("--in-flight", type=int, default=int(os.environ.get("BENCH_IN_FLIGHT", "1000")))
     parser.add_argument("--only", choices=sorted(COMPARISONS), action="append")
+    parser.add_argument("--cost-devices", type=int, default=int(os.environ.get("BENCH_COST_DEVICES", "2000")))
     args = parser.parse_args()
     client_cpu, emulator_cpu = _cpus()
     sys.path.insert(0, str(REPO / "layers" / "push_core"))
@@ -152,6 +153,27 @@ def main() -> int:
             results[name] = round(ratio, 2)
             print(f"{name:24} ratio {ratio:.1f}x")
         os.unlink(handle.name)
+        if "apns_vs_aioapns" in results["details"] and args.cost_devices:
+            from bench import fanout_cost
+
+            _admin(session, emulators["apns"]["url"], "reset", {"ledger": True, "faults": False, "dead": False})
+            measured = fanout_cost.measure(emulators, args.cost_devices)
+            cpu_per_delivery = 1 / results["details"]["apns_vs_aioapns"]["pushlane"]["per_cpu_s"]
+            cost = fanout_cost.model(measured, cpu_per_delivery)
+            results["cost_model"] = cost
+            results["cost_per_million_usd"] = round(cost["cost_per_million_usd"], 5)
+            print(
+                f"\nAWS cost per million APNs deliveries (prices of {cost['prices_date']}, "
+                f"{cost['deliveries_measured']:,} deliveries through the real fan-out on moto):"
+            )
+            for item, dollars in cost["cost_breakdown_per_million_usd"].items():
+                print(f"  {item:18} ${dollars:.5f}")
+            print(
+                f"  {'total':18} ${cost['cost_per_million_usd']:.5f}   (SNS mobile push: "
+                f"${cost['sns_mobile_push_per_million_usd']:.2f})"
+            )
+            for call, count in cost["calls_per_million"].items():
+                print(f"  {call:22} {count:12,.0f} per million deliveries")
     finally:
         process.terminate()
         process.wait(timeout=30)
