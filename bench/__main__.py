@@ -98,6 +98,10 @@ def main() -> int:
     parser.add_argument("--count", type=int, default=int(os.environ.get("BENCH_COUNT", "20000")))
     parser.add_argument("--in-flight", type=int, default=int(os.environ.get("BENCH_IN_FLIGHT", "1000")))
     parser.add_argument("--only", choices=sorted(COMPARISONS), action="append")
+    parser.add_argument(
+        "--repeat", type=int, default=int(os.environ.get("BENCH_REPEAT", "3")),
+        help="runs per side; the least CPU of them counts for every side alike (the machine is shared)",
+    )  # fmt: skip
     parser.add_argument("--cost-devices", type=int, default=int(os.environ.get("BENCH_COST_DEVICES", "2000")))
     args = parser.parse_args()
     client_cpu, emulator_cpu = _cpus()
@@ -139,11 +143,15 @@ def main() -> int:
             base = emulators[platform]["url"]
             measured = {}
             for role, side in (("pushlane", ours), ("peer", peer)):
-                _admin(session, base, "reset", {"ledger": True, "faults": False, "dead": False})
-                outcome = _run_side(side, handle.name, env)
-                accepted = _admin(session, base, "counts")["entries"]
-                outcome["emulator_accepted"] = accepted
-                measured[role] = {"side": side, **outcome}
+                runs = []
+                for _ in range(max(1, args.repeat)):
+                    _admin(session, base, "reset", {"ledger": True, "faults": False, "dead": False})
+                    run = _run_side(side, handle.name, env)
+                    run["emulator_accepted"] = _admin(session, base, "counts")["entries"]
+                    runs.append(run)
+                outcome = min(runs, key=lambda run: run["cpu_s"])
+                accepted = outcome["emulator_accepted"]
+                measured[role] = {"side": side, **outcome, "cpu_s_all_runs": [run["cpu_s"] for run in runs]}
                 print(
                     f"{name:24} {side:18} {outcome['cpu_s']:8.2f} {outcome['wall_s']:8.2f} "
                     f"{outcome['per_cpu_s']:11,.0f}  {outcome['outcomes']} (emulator accepted {accepted})"
