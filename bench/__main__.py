@@ -133,7 +133,12 @@ def main() -> int:
             "REQUESTS_CA_BUNDLE": ca,
             "SSL_CERT_FILE": ca,
         }
-        results: dict[str, Any] = {"count": args.count, "in_flight": args.in_flight, "details": {}}
+        results: dict[str, Any] = {
+            "count": args.count,
+            "in_flight": args.in_flight,
+            "repeat": args.repeat,
+            "details": {},
+        }
         with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as handle:
             json.dump(config, handle)
         print(f"{args.count:,} notifications per side, {args.in_flight} in flight, client on CPU {client_cpu}")
