@@ -114,20 +114,27 @@ def _create_stack(
     return _wait_for_stack(cloudformation, stack_name)
 
 
+# Types moto's CloudFormation skips that have no local meaning: the gateway serves the HTTP API, and
+# CloudWatch alarms watch AWS itself.
+_SKIPPED_TYPES = ("AWS::ApiGatewayV2", "AWS::CloudWatch::Alarm")
+
+
 class _SkippedHttpApiFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
-        return "AWS::ApiGatewayV2" not in record.getMessage()
+        message = record.getMessage()
+        return not any(kind in message for kind in _SKIPPED_TYPES)
 
 
 @contextmanager
 def _quiet_moto_cloudformation() -> Iterator[None]:
-    """Silence moto's complaint, once per reference, that it skips the HTTP API (the gateway serves it)."""
+    """Silence moto's complaint, once per reference, that it skips the HTTP API and the alarms."""
     moto_logger = logging.getLogger("moto")
     log_filter = _SkippedHttpApiFilter()
     moto_logger.addFilter(log_filter)
     try:
         with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message=r"Tried to parse AWS::ApiGatewayV2", category=UserWarning)
+            for kind in _SKIPPED_TYPES:
+                warnings.filterwarnings("ignore", message=f"Tried to parse {kind}", category=UserWarning)
             yield
     finally:
         moto_logger.removeFilter(log_filter)
