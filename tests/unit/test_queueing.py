@@ -65,3 +65,24 @@ def test_send_jobs_gives_up_with_a_retryable_error(monkeypatch: pytest.MonkeyPat
     monkeypatch.setattr(queueing, "sqs_client", lambda: FlakySqs([1, 1, 1, 1]))
     with pytest.raises(ServiceUnavailable):
         send_jobs("q", [_job()])
+
+
+def test_retry_jobs_have_distinct_keys_per_parent_attempt_and_chunk():
+    parent = _job()
+    children = {_job(topic=None, retry_of=parent.job_key, attempt=1, chunk=c).job_key for c in range(3)}
+    grandchild = _job(topic=None, retry_of=_job(topic=None, retry_of=parent.job_key, attempt=1).job_key, attempt=2)
+    assert len(children | {grandchild.job_key, parent.job_key}) == 5
+
+
+def test_a_full_page_of_web_push_retries_fits_in_sqs_messages():
+    from push_core.fanout import RETRY_TARGETS_PER_JOB
+    from push_core.models import Platform, Target
+
+    target = Target(
+        device_id="01JD0000000000000000000000",
+        platform=Platform.WEBPUSH,
+        token="https://updates.push.services.mozilla.com/wpush/v2/" + "x" * 200,
+        push={"p256dh": "B" * 87, "auth": "A" * 22},
+    )
+    job = _job(topic=None, targets=[target] * RETRY_TARGETS_PER_JOB, retry_of="k", attempt=1)
+    assert len(job.model_dump_json().encode()) < 256 * 1024 / 2

@@ -19,6 +19,8 @@ DAY_SECONDS = 86_400
 MAX_ATTEMPTS = 50
 _BACKOFF_BASE_S = 2.0
 _BACKOFF_CAP_S = 600.0
+# A Web Push target (endpoint and keys) is ~400 bytes of JSON: 200 per job stays far below 256 KB.
+RETRY_TARGETS_PER_JOB = 200
 
 
 def run_job(job: ExpandJob | PurgeAppJob) -> None:
@@ -80,17 +82,22 @@ def _follow_up(job: ExpandJob, report: DeliveryReport, now: int, expires_at: int
         ]
         send_jobs(settings.feedback_queue_url, events)
     if report.retry:
-        retry = ExpandJob(
-            app_id=job.app_id,
-            publication_id=job.publication_id,
-            created_at=job.created_at,
-            content=job.content,
-            targets=report.retry,
-            retry_of=job.retry_of or job.job_key,
-            attempt=job.attempt + 1,
-        )
-        publication_store.register_job(job.app_id, job.publication_id, retry.job_key, expires_at)
-        send_jobs(settings.fanout_queue_url, [retry], delay_s=retry_delay_s(job.attempt, report.retry_after_s))
+        retries = [
+            ExpandJob(
+                app_id=job.app_id,
+                publication_id=job.publication_id,
+                created_at=job.created_at,
+                content=job.content,
+                targets=report.retry[start : start + RETRY_TARGETS_PER_JOB],
+                retry_of=job.job_key,  # the immediate parent: keys stay unique down every chain of retries
+                attempt=job.attempt + 1,
+                chunk=start // RETRY_TARGETS_PER_JOB,
+            )
+            for start in range(0, len(report.retry), RETRY_TARGETS_PER_JOB)
+        ]
+        for retry in retries:
+            publication_store.register_job(job.app_id, job.publication_id, retry.job_key, expires_at)
+        send_jobs(settings.fanout_queue_url, retries, delay_s=retry_delay_s(job.attempt, report.retry_after_s))
 
 
 def expand(job: ExpandJob) -> None:

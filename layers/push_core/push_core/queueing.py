@@ -41,15 +41,17 @@ class ExpandJob(Job):
     # Topics listed before this one in the publication: their subscribers already got the message.
     earlier_topics: list[str] = Field(default_factory=list)
     explicit_device_ids: list[str] = Field(default_factory=list)
-    # Retries: the job whose transient failures this one retries, and which attempt this is.
+    # Retries: the job whose transient failures this one retries (its key), which attempt this is, and
+    # which slice of that job's failures (they are split so each job stays well inside SQS's size limit).
     retry_of: str | None = None
     attempt: int = 0
+    chunk: int = 0
 
     @property
     def job_key(self) -> str:
         """Deterministic per page (and per retry), so a redelivered or re-sent job finds its own checkpoint."""
         if self.retry_of is not None:
-            where = f"R|{self.retry_of}|{self.attempt}"
+            where = f"R|{self.retry_of}|{self.attempt}|{self.chunk}"
         elif self.topic is not None:
             where = f"T|{self.topic}|{self.shard}|{self.cursor or ''}"
         else:
