@@ -37,6 +37,17 @@ class DeliveryReport:
     dead: list[tuple[Target, InvalidTarget]] = field(default_factory=list)
     receipts: list[Receipt] | None = None  # collected only when the publication asked for them
 
+    def merge(self, other: "DeliveryReport") -> None:
+        """Fold another slice's report into this one."""
+        self.passed += other.passed
+        self.failed += other.failed
+        self.failures.update(other.failures)
+        self.retry.extend(other.retry)
+        self.retry_after_s = max(self.retry_after_s, other.retry_after_s)
+        self.dead.extend(other.dead)
+        if self.receipts is not None and other.receipts:
+            self.receipts.extend(other.receipts)
+
     def fail(self, reason: str) -> None:
         self.failed += 1
         self.failures[reason] += 1

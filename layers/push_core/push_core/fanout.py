@@ -1,8 +1,10 @@
 """Fan-out: expand an audience page by page and deliver to it, exactly once per counted target."""
 
 import random
+from collections.abc import Callable
 
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from push_core import registry, usage
 from push_core.config import get_settings
@@ -21,12 +23,17 @@ _BACKOFF_BASE_S = 2.0
 _BACKOFF_CAP_S = 600.0
 # A Web Push target (endpoint and keys) is ~400 bytes of JSON: 200 per job stays far below 256 KB.
 RETRY_TARGETS_PER_JOB = 200
+# Targets are delivered in slices; before each one the invocation checks it has this much time left,
+# and otherwise hands the rest back rather than being killed mid-page.
+DELIVERY_SLICE = 250
+HANDBACK_MARGIN_S = 15.0
+HANDBACK_CHUNK = 1_000_000  # keeps a hand-back's key apart from its parent's retry slices
 
 
-def run_job(job: ExpandJob | PurgeAppJob) -> None:
-    """Carry out one job from the fan-out queue."""
+def run_job(job: ExpandJob | PurgeAppJob, remaining_s: Callable[[], float] = lambda: float("inf")) -> None:
+    """Carry out one job from the fan-out queue; remaining_s tells how long the invocation has left."""
     if isinstance(job, ExpandJob):
-        expand(job)
+        expand(job, remaining_s)
     else:
         follow_up = registry.purge_app_page(job)
         if follow_up is not None:
@@ -100,13 +107,54 @@ def _follow_up(job: ExpandJob, report: DeliveryReport, now: int, expires_at: int
         send_jobs(settings.fanout_queue_url, retries, delay_s=retry_delay_s(job.attempt, report.retry_after_s))
 
 
-def expand(job: ExpandJob) -> None:
+def expand(job: ExpandJob, remaining_s: Callable[[], float] = lambda: float("inf")) -> None:
     """expand_page, with the AWS requests and capacity it causes counted into the publication."""
     with usage.metered() as used:
-        expand_page(job, used)
+        expand_page(job, used, remaining_s)
 
 
-def expand_page(job: ExpandJob, used: usage.Usage) -> None:
+def _deliver_in_slices(
+    job: ExpandJob,
+    message: InboxMessage,
+    targets: list[Target],
+    inbox_expires_at: int,
+    remaining_s: Callable[[], float],
+) -> tuple[DeliveryReport, list[Target]]:
+    """Deliver slice by slice while the invocation has time; returns the report and what is left over."""
+    report = DeliveryReport(receipts=[] if job.content.receipts else None)
+    for start in range(0, len(targets), DELIVERY_SLICE):
+        if start and remaining_s() < HANDBACK_MARGIN_S:
+            return report, targets[start:]
+        report.merge(
+            delivery_service().deliver(
+                job.app_id,
+                message,
+                targets[start : start + DELIVERY_SLICE],
+                inbox_expires_at=inbox_expires_at,
+                final_attempt=job.attempt + 1 >= MAX_ATTEMPTS,
+            )
+        )
+    return report, []
+
+
+def _hand_back(job: ExpandJob, rest: list[Target], expires_at: int) -> None:
+    """Queue the targets this invocation had no time for, counted once already, as a job of their own."""
+    handback = ExpandJob(
+        app_id=job.app_id,
+        publication_id=job.publication_id,
+        created_at=job.created_at,
+        content=job.content,
+        targets=rest,
+        retry_of=job.job_key,
+        attempt=job.attempt,  # not a retry: the same attempt, continued by a fresh invocation
+        chunk=HANDBACK_CHUNK,
+    )
+    publication_store.register_job(job.app_id, job.publication_id, handback.job_key, expires_at)
+    send_jobs(get_settings().fanout_queue_url, [handback])
+    logger.info("handed back undelivered targets", extra={"job_key": job.job_key, "targets": len(rest)})
+
+
+def expand_page(job: ExpandJob, used: usage.Usage, remaining_s: Callable[[], float] = lambda: float("inf")) -> None:
     """Expand one page of the audience, deliver to it, and record the result once.
 
     Order matters for exactly-once counting: follow-up jobs (next page, retries) are registered and
@@ -121,13 +169,10 @@ def expand_page(job: ExpandJob, used: usage.Usage) -> None:
     expires_at = now + settings.publication_ttl_days * DAY_SECONDS
     targets = _page_targets(job, expires_at)
     message = InboxMessage(message_id=job.publication_id, content=job.content, created_at=job.created_at)
-    report = delivery_service().deliver(
-        job.app_id,
-        message,
-        targets,
-        inbox_expires_at=now + settings.inbox_ttl_days * DAY_SECONDS,
-        final_attempt=job.attempt + 1 >= MAX_ATTEMPTS,
-    )
+    inbox_expires_at = now + settings.inbox_ttl_days * DAY_SECONDS
+    report, rest = _deliver_in_slices(job, message, targets, inbox_expires_at, remaining_s)
+    if rest:
+        _hand_back(job, rest, expires_at)
     _follow_up(job, report, now, expires_at)
     if report.receipts:
         receipt_store.write(job.app_id, job.publication_id, report.receipts, expires_at)
@@ -147,6 +192,10 @@ def expand_page(job: ExpandJob, used: usage.Usage) -> None:
         metrics.add_metric(name="Retries", unit="Count", value=len(report.retry))
 
 
-def handle_record(record: SQSRecord) -> None:
+def handle_record(record: SQSRecord, lambda_context: LambdaContext | None = None) -> None:
     """One SQS record of the fan-out queue; raising marks just this record as failed."""
-    run_job(fanout_job_adapter.validate_json(record.body))
+    job = fanout_job_adapter.validate_json(record.body)
+    if lambda_context is None:
+        run_job(job)
+    else:
+        run_job(job, lambda: lambda_context.get_remaining_time_in_millis() / 1000)
