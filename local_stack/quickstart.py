@@ -7,6 +7,9 @@ export ADMIN_KEY={admin_key}
 jget() {{ python3 -c 'import json, sys; d = json.load(sys.stdin)
 for k in sys.argv[1:]: d = d[k]
 print(d)' "$@"; }}
+# A publication's report; it fills in as the fan-out jobs finish, so wait (up to 10 s) until it completes.
+report() {{ for _ in $(seq 20); do R=$(curl -sS "$PUSHLANE/v1/messages/$1" -H "Authorization: Bearer $SECRET_KEY")
+  case "$R" in *'"status":"completed"'*) break;; esac; sleep 0.5; done; echo "$R"; }}
 
 # 1. Create an app with the admin key; keep its secret key (publish) and public key (register devices).
 APP=$(curl -sS -X POST "$PUSHLANE/v1/apps" -H "Authorization: Bearer $ADMIN_KEY" \
@@ -37,7 +40,7 @@ curl -sS -X POST "$PUSHLANE/v1/devices/$DEVICE_ID/messages/confirm" -H "Authoriz
   -H 'Content-Type: application/json' -d "{{\"ids\": [\"$MESSAGE_ID\"]}}"; echo
 
 # 7. The publication's report: total 1, passed 1, confirmed 1.
-curl -sS "$PUSHLANE/v1/messages/$MESSAGE_ID" -H "Authorization: Bearer $SECRET_KEY"; echo
+report "$MESSAGE_ID"
 {providers}
 # The whole API: $PUSHLANE/v1/docs (Swagger UI) and $PUSHLANE/v1/openapi.json
 """
@@ -59,12 +62,11 @@ for platform in apns fcm webpush webhook; do
     -H "Authorization: Bearer $SECRET_KEY"; echo
 done
 
-# 10. Publish to "deals"; a moment later the report shows total 4, passed 4.
+# 10. Publish to "deals"; the report shows total 4, passed 4.
 DEAL_ID=$(curl -sS -X POST "$PUSHLANE/v1/messages" -H "Authorization: Bearer $SECRET_KEY" \
   -H 'Content-Type: application/json' \
   -d '{{"topics": ["deals"], "title": "Deal", "body": "Half price today", "importance": 4}}' | jget id)
-sleep 3
-curl -sS "$PUSHLANE/v1/messages/$DEAL_ID" -H "Authorization: Bearer $SECRET_KEY"; echo
+report "$DEAL_ID"
 
 # 11. What each service received (the Web Push one decrypted it, as the browser would):
 {ledgers}

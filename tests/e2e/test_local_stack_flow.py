@@ -55,7 +55,12 @@ def test_publish_poll_confirm_and_counters(http: Api):
     assert [(m["id"], m["title"], m["body"]) for m in polled["messages"]] == [(message_id, "T", "B")]
     confirmed = http.call("POST", f"/v1/devices/{device_id}/messages/confirm", device_key, json={"ids": [message_id]})
     assert confirmed.json() == {"confirmed": 1}
+    # The report fills in as every shard's job finishes (the device may see the message before that).
+    deadline = time.monotonic() + 15
     report = http.call("GET", f"/v1/messages/{message_id}", app["secret"]).json()
+    while report["status"] != "completed" and time.monotonic() < deadline:
+        time.sleep(0.2)
+        report = http.call("GET", f"/v1/messages/{message_id}", app["secret"]).json()
     assert {k: report[k] for k in ("status", "total", "passed", "failed", "pending", "confirmed")} == {
         "status": "completed",
         "total": 1,
