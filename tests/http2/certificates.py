@@ -1,15 +1,10 @@
-"""Throwaway certificate authorities and a loopback server certificate for the HTTP/2 tests."""
+"""Certificates for the HTTP/2 tests: the emulators' throwaway CA (and one unrelated CA) as files on disk."""
 
-import datetime
-import ipaddress
 import ssl
 from dataclasses import dataclass
 from pathlib import Path
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+from emulators.tls import CertificateAuthority
 
 
 @dataclass(frozen=True)
@@ -44,88 +39,17 @@ class LoopbackPki:
         return context
 
 
-def _name(common_name: str) -> x509.Name:
-    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
-
-
-def _authority(common_name: str) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(_name(common_name))
-        .issuer_name(_name(common_name))
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(hours=1))
-        .not_valid_after(now + datetime.timedelta(days=2))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=True,
-                crl_sign=True,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-        .sign(key, hashes.SHA256())
-    )
-    return key, cert
-
-
-def _leaf(
-    ca_key: ec.EllipticCurvePrivateKey, ca_cert: x509.Certificate, common_name: str, *, server: bool
-) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    now = datetime.datetime.now(datetime.UTC)
-    usage = x509.oid.ExtendedKeyUsageOID.SERVER_AUTH if server else x509.oid.ExtendedKeyUsageOID.CLIENT_AUTH
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(_name(common_name))
-        .issuer_name(ca_cert.subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(hours=1))
-        .not_valid_after(now + datetime.timedelta(days=2))
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
-        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
-    )
-    if server:
-        names = [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
-        builder = builder.add_extension(x509.SubjectAlternativeName(names), critical=False)
-    return key, builder.sign(ca_key, hashes.SHA256())
-
-
 def make_pki(directory: Path) -> LoopbackPki:
-    """Write a CA, a server certificate for 127.0.0.1/localhost and a client certificate it signed,
-    and an unrelated CA."""
-    ca_key, ca_cert = _authority("pushlane test CA")
-    _, other_ca_cert = _authority("someone else's CA")
-    server_key, server_cert = _leaf(ca_key, ca_cert, "localhost", server=True)
-    client_key, client_cert = _leaf(ca_key, ca_cert, "pushlane sender", server=False)
-    pem = serialization.Encoding.PEM
-    paths = LoopbackPki(
-        ca_cert=directory / "ca.pem",
-        server_cert=directory / "server.pem",
-        server_key=directory / "server.key",
-        client_cert=directory / "client.pem",
-        client_key=directory / "client.key",
-        other_ca_cert=directory / "other-ca.pem",
+    """A CA with a server certificate for 127.0.0.1/localhost and a client certificate, and an unrelated CA,
+    made by the same CertificateAuthority the emulators use."""
+    ours = CertificateAuthority(str(directory / "ours"))
+    other = CertificateAuthority(str(directory / "other"))
+    client = ours.issue_client_certificate("pushlane sender")
+    return LoopbackPki(
+        ca_cert=Path(ours.ca_path),
+        server_cert=Path(ours.server_cert_path),
+        server_key=Path(ours.server_key_path),
+        client_cert=Path(client.cert_path),
+        client_key=Path(client.key_path),
+        other_ca_cert=Path(other.ca_path),
     )
-    paths.ca_cert.write_bytes(ca_cert.public_bytes(pem))
-    paths.other_ca_cert.write_bytes(other_ca_cert.public_bytes(pem))
-    for cert, key, cert_path, key_path in (
-        (server_cert, server_key, paths.server_cert, paths.server_key),
-        (client_cert, client_key, paths.client_cert, paths.client_key),
-    ):
-        cert_path.write_bytes(cert.public_bytes(pem))
-        key_path.write_bytes(key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
-    return paths

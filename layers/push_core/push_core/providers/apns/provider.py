@@ -5,7 +5,7 @@ import json
 from collections.abc import Sequence
 
 from push_core.credentials import ApnsCredentials
-from push_core.http2 import ConnectError, ConnectionLost, Http2Client, Http2Error, RequestTemplate, Response
+from push_core.http2 import Http2Client, RequestTemplate, Response
 from push_core.models import Target
 from push_core.providers.apns.auth import ApnsTokenSigner, ProviderTokenStore
 from push_core.providers.apns.errors import APNS_ERRORS, fallback_for_status
@@ -16,10 +16,10 @@ from push_core.providers.contract import (
     Outcome,
     PushMessage,
     Rejected,
-    Transient,
     outcome_for,
     retry_after_seconds,
 )
+from push_core.providers.streams import Pending, settle
 from push_core.providers.tls import client_certificate_context, client_context
 
 _TOKEN_REJECTIONS = frozenset({"ExpiredProviderToken"})
@@ -41,7 +41,6 @@ class ApnsProvider:
     ) -> None:
         self.topic = credentials.topic
         self.trim_payloads = trim_payloads
-        self.max_in_flight = max_in_flight
         if credentials.private_key and credentials.team_id and credentials.key_id:
             self._signer: ApnsTokenSigner | None = ApnsTokenSigner(
                 credentials.team_id, credentials.key_id, credentials.private_key, store=token_store
@@ -83,27 +82,19 @@ class ApnsProvider:
             for environment, client in self._clients.items()
         }
         production = routes["production"]
-        pending: list[asyncio.Future[Response] | Outcome] = []
+        pending: list[Pending] = []
         for target in targets:
             client, template, payload = routes.get(target.push.get("environment", "production"), production)
             try:
                 pending.append(client.submit(template, "/3/device/" + (target.token or ""), (), payload))
             except ValueError:  # a token HTTP/2 cannot carry in a path
                 pending.append(InvalidTarget("BadDeviceToken"))
-        futures = [p for p in pending if isinstance(p, asyncio.Future)]
-        answers = iter(await asyncio.gather(*futures, return_exceptions=True))
-        return [self._outcome(next(answers), authorization) if isinstance(p, asyncio.Future) else p for p in pending]
+        return await settle(pending, lambda response: self._outcome(response, authorization))
 
-    def _outcome(self, answer: Response | BaseException, authorization: str) -> Outcome:
-        if isinstance(answer, Response):
-            if answer.status == 200:
-                return Delivered(answer.headers.get("apns-id"))
-            return self._failure(answer, authorization)
-        if isinstance(answer, ConnectError | ConnectionLost):
-            return Transient(type(answer).__name__, 1.0)
-        if isinstance(answer, Http2Error):
-            return Transient(type(answer).__name__, None)
-        raise answer  # not a delivery outcome: a bug, surface it
+    def _outcome(self, response: Response, authorization: str) -> Outcome:
+        if response.status == 200:
+            return Delivered(response.headers.get("apns-id"))
+        return self._failure(response, authorization)
 
     def _failure(self, response: Response, authorization: str) -> Outcome:
         try:

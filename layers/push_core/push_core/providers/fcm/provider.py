@@ -5,13 +5,13 @@ import json
 from collections.abc import Sequence
 
 from push_core.credentials import FcmCredentials
-from push_core.http2 import ConnectError, ConnectionLost, Http2Client, Http2Error, RequestTemplate, Response
+from push_core.http2 import Http2Client, RequestTemplate, Response
 from push_core.models import Target
-from push_core.providers.concurrency import map_concurrently
 from push_core.providers.contract import Delivered, Outcome, PushMessage, Transient, outcome_for, retry_after_seconds
 from push_core.providers.fcm.errors import FCM_ERRORS, fallback_for_status
-from push_core.providers.fcm.message import FcmBody, build_body
+from push_core.providers.fcm.message import build_body
 from push_core.providers.fcm.oauth import AccessTokenSource, OAuthError
+from push_core.providers.streams import Pending, settle
 from push_core.providers.tls import client_context
 
 _FCM_ERROR_TYPE = "type.googleapis.com/google.firebase.fcm.v1.FcmError"
@@ -32,7 +32,6 @@ class FcmProvider:
         self._tokens = AccessTokenSource(account, verify=ca_bundle or True)
         self._client = Http2Client(base_url, ssl_context=client_context(ca_bundle), max_in_flight=max_in_flight)
         self._path = f"/v1/projects/{account.project_id}/messages:send"
-        self._max_in_flight = max_in_flight
         self._templates: dict[str, RequestTemplate] = {}
 
     def _template(self, access_token: str) -> RequestTemplate:
@@ -54,17 +53,12 @@ class FcmProvider:
             return [Transient(f"oauth:{error.reason}", 30.0) for _ in targets]
         body = build_body(message)
         template = self._template(access_token)
-        return await map_concurrently(
-            lambda t: self._send_one(template, body, t.token or "", access_token), targets, self._max_in_flight
-        )
+        pending: list[Pending] = [
+            self._client.submit(template, self._path, (), body.for_token(target.token or "")) for target in targets
+        ]
+        return await settle(pending, lambda response: self._outcome(response, access_token))
 
-    async def _send_one(self, template: RequestTemplate, body: FcmBody, token: str, access_token: str) -> Outcome:
-        try:
-            response = await self._client.send(template, self._path, (), body.for_token(token))
-        except (ConnectError, ConnectionLost) as error:
-            return Transient(type(error).__name__, 1.0)
-        except Http2Error as error:
-            return Transient(type(error).__name__, None)
+    def _outcome(self, response: Response, access_token: str) -> Outcome:
         if response.status == 200:
             return Delivered(_message_name(response))
         return self._failure(response, access_token)

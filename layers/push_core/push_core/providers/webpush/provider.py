@@ -10,9 +10,8 @@ from collections.abc import Sequence
 from urllib.parse import urlsplit
 
 from push_core.credentials import WebPushCredentials
-from push_core.http2 import ConnectError, ConnectionLost, Http2Client, Http2Error, RequestTemplate
+from push_core.http2 import Http2Client, RequestTemplate, Response
 from push_core.models import Target
-from push_core.providers.concurrency import map_concurrently
 from push_core.providers.contract import (
     Delivered,
     ErrorMeaning,
@@ -24,6 +23,7 @@ from push_core.providers.contract import (
     outcome_for_status,
 )
 from push_core.providers.endpoints import EndpointNotAllowed, check_push_endpoint
+from push_core.providers.streams import Pending, settle
 from push_core.providers.tls import client_context
 from push_core.providers.webpush.encryption import EncryptionError, encrypt
 from push_core.providers.webpush.vapid import VapidSigner
@@ -68,6 +68,12 @@ def render_payload(message: PushMessage) -> bytes:
     ).encode()
 
 
+def _outcome(response: Response) -> Outcome:
+    if response.status in (200, 201, 202):
+        return Delivered(response.headers.get("location"))
+    return outcome_for_status(WEBPUSH_ERRORS, response.status, response.headers.get("retry-after"))
+
+
 class WebPushProvider:
     """Sends Web Push messages for one app (one VAPID key)."""
 
@@ -110,9 +116,11 @@ class WebPushProvider:
         if message.collapse_key:
             headers.append(("topic", topic_header(message.collapse_key)))
         static = tuple(headers)
-        return await map_concurrently(lambda t: self._send_one(t, plaintext, static), targets, self._max_in_flight)
+        pending = [self._submit(target, plaintext, static) for target in targets]
+        return await settle(pending, _outcome)
 
-    async def _send_one(self, target: Target, plaintext: bytes, static: tuple[tuple[str, str], ...]) -> Outcome:
+    def _submit(self, target: Target, plaintext: bytes, static: tuple[tuple[str, str], ...]) -> Pending:
+        """Encrypt for one subscription and queue its request, or the outcome that makes sending pointless."""
         endpoint = target.token or ""
         try:
             check_push_endpoint(endpoint, self._allowed_hosts, allow_loopback=self._allow_loopback)
@@ -133,15 +141,7 @@ class WebPushProvider:
             template = client.template("POST", [*static, ("authorization", authorization)])
             self._templates[key] = template
         path = parts.path + (f"?{parts.query}" if parts.query else "")
-        try:
-            response = await client.send(template, path or "/", (), body)
-        except (ConnectError, ConnectionLost) as error:
-            return Transient(type(error).__name__, 1.0)
-        except Http2Error as error:
-            return Transient(type(error).__name__, None)
-        if response.status in (200, 201, 202):
-            return Delivered(response.headers.get("location"))
-        return outcome_for_status(WEBPUSH_ERRORS, response.status, response.headers.get("retry-after"))
+        return client.submit(template, path or "/", (), body)
 
     async def close(self) -> None:
         """Close every push-service connection."""
