@@ -56,6 +56,7 @@ def pushlane(config: Config, platform: str) -> dict[str, Any]:
         table_name="unused",
         idempotency_table_name="unused",
         fanout_queue_url="unused",
+        delivery_queue_url="unused",
         feedback_queue_url="unused",
         admin_key_sha256="0" * 64,
         apns_production_url=config["apns"]["url"],

@@ -25,8 +25,10 @@ from push_core.config import get_settings
 from push_core.storage.table import reset_clients
 from tests.fixtures import sample_data
 
-# Small pages make every publication in the tests span several expand jobs.
+# Small pages make every publication in the tests span several expand jobs; a shard of at most two
+# devices is delivered inline, larger ones through the delivery queue, so tests cross both paths.
 TEST_PAGE_SIZE = "3"
+TEST_INLINE_MAX = "2"
 
 
 def reset_push_core_caches() -> None:
@@ -150,7 +152,11 @@ def local_aws(*, emulated_providers: bool = False) -> Iterator[LocalAws]:
         try:
             app = load_sam_app(parameters=parameters)
             stack = deploy(app, parameters)
-            functions = load_functions(app, stack, {**LOCAL_ENV_OVERRIDES, "EXPAND_PAGE_SIZE": TEST_PAGE_SIZE})
+            functions = load_functions(
+                app,
+                stack,
+                {**LOCAL_ENV_OVERRIDES, "EXPAND_PAGE_SIZE": TEST_PAGE_SIZE, "INLINE_DELIVERY_MAX": TEST_INLINE_MAX},
+            )
             pollers = [
                 SqsEventSourcePoller(
                     source,

@@ -22,6 +22,7 @@ FUNCTION_OF_FOLDER = {
     "poll": "PollFunction",
     "confirm": "ConfirmFunction",
     "fanout": "FanoutFunction",
+    "deliver": "DeliverFunction",
     "feedback": "FeedbackFunction",
 }
 # (file, expected HTTP status or, for SQS events, the indexes of records reported as failed)
@@ -38,6 +39,9 @@ SEQUENCE: list[tuple[str, int | list[int]]] = [
     ("publish/malformed_json.json", 400),
     ("publish/not_utf8.json", 400),
     ("publish/wrong_key.json", 403),
+    # The batch the direct expand job below packs, arriving first (as SQS may order it): the expand job
+    # then finds it delivered and counts the page's target without sending again.
+    ("deliver/delivery_batch.json", []),
     ("fanout/expand_jobs.json", []),
     ("fanout/poison_job.json", [0]),
     ("publish/get_publication.json", 200),

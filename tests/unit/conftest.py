@@ -15,6 +15,7 @@ def unit_settings(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setenv("TABLE_NAME", "unit-table")
     monkeypatch.setenv("IDEMPOTENCY_TABLE_NAME", "unit-idempotency")
     monkeypatch.setenv("FANOUT_QUEUE_URL", "https://sqs.invalid/fanout")
+    monkeypatch.setenv("DELIVERY_QUEUE_URL", "https://sqs.invalid/delivery")
     monkeypatch.setenv("FEEDBACK_QUEUE_URL", "https://sqs.invalid/feedback")
     monkeypatch.setenv("ADMIN_KEY_SHA256", sha256_hex(UNIT_ADMIN_KEY))
     get_settings.cache_clear()

@@ -4,8 +4,8 @@ import pytest
 
 from push_core import queueing
 from push_core.errors import ServiceUnavailable
-from push_core.models import MessageContent
-from push_core.queueing import ExpandJob, PurgeAppJob, fanout_job_adapter, send_jobs
+from push_core.models import MessageContent, Platform, Target
+from push_core.queueing import DeliveryJob, ExpandJob, PurgeAppJob, fanout_job_adapter, pack_targets, send_jobs
 
 
 def _job(**changes: Any) -> ExpandJob:
@@ -67,22 +67,67 @@ def test_send_jobs_gives_up_with_a_retryable_error(monkeypatch: pytest.MonkeyPat
         send_jobs("q", [_job()])
 
 
-def test_retry_jobs_have_distinct_keys_per_parent_attempt_and_chunk():
-    parent = _job()
-    children = {_job(topic=None, retry_of=parent.job_key, attempt=1, chunk=c).job_key for c in range(3)}
-    grandchild = _job(topic=None, retry_of=_job(topic=None, retry_of=parent.job_key, attempt=1).job_key, attempt=2)
-    assert len(children | {grandchild.job_key, parent.job_key}) == 5
+def _batch(**changes: Any) -> DeliveryJob:
+    base: dict[str, Any] = {
+        "app_id": "A",
+        "publication_id": "P",
+        "created_at": 1,
+        "content": MessageContent(body="b"),
+        "targets": [],
+        "origin": "o",
+        "index": 0,
+    }
+    return DeliveryJob(**{**base, **changes})
 
 
-def test_a_full_page_of_web_push_retries_fits_in_sqs_messages():
-    from push_core.fanout import RETRY_TARGETS_PER_JOB
-    from push_core.models import Platform, Target
+def test_delivery_batch_keys_are_distinct_per_origin_and_index_down_a_chain():
+    first = _batch(origin=_job().job_key, index=0)
+    siblings = {_batch(origin=_job().job_key, index=i).job_key for i in range(3)}
+    retry = _batch(origin=first.job_key, index=0, attempt=1)
+    retry_of_retry = _batch(origin=retry.job_key, index=0, attempt=2)
+    assert len(siblings | {retry.job_key, retry_of_retry.job_key, _job().job_key}) == 6
+    assert _batch(origin="x", index=2, attempt=5).job_key == _batch(origin="x", index=2, attempt=5).job_key
 
-    target = Target(
-        device_id="01JD0000000000000000000000",
+
+def _web_push_target(n: int) -> Target:
+    return Target(
+        device_id=f"01JD{n:022d}",
         platform=Platform.WEBPUSH,
         token="https://updates.push.services.mozilla.com/wpush/v2/" + "x" * 200,
         push={"p256dh": "B" * 87, "auth": "A" * 22},
     )
-    job = _job(topic=None, targets=[target] * RETRY_TARGETS_PER_JOB, retry_of="k", attempt=1)
-    assert len(job.model_dump_json().encode()) < 256 * 1024 / 2
+
+
+def _apns_target(n: int) -> Target:
+    return Target(device_id=f"01JD{n:022d}", platform=Platform.APNS, token=f"{n:064x}")
+
+
+@pytest.mark.parametrize("make", [_web_push_target, _apns_target])
+@pytest.mark.parametrize("limit", [256 * 1024, 1024 * 1024])
+def test_packed_batches_fill_the_message_limit_without_crossing_it(make: Any, limit: int):
+    targets = [make(n) for n in range(5000)]
+    envelope = _batch(content=MessageContent(body="x" * 3000))
+    batches = pack_targets(targets, envelope, limit)
+    assert [t for batch in batches for t in batch] == targets  # all of them, in order, once
+    sizes = [len(envelope.model_copy(update={"targets": b}).model_dump_json(exclude_none=True)) for b in batches]
+    assert max(sizes) <= limit
+    # Every batch but the last is packed to within one target (plus slack) of the limit.
+    assert all(size > limit - 1024 for size in sizes[:-1])
+
+
+def test_packing_refuses_content_that_leaves_no_room():
+    with pytest.raises(ValueError, match="no room"):
+        pack_targets([_apns_target(1)], _batch(content=MessageContent(body="x" * 20_000)), 16_384)
+
+
+def test_send_jobs_keeps_each_call_under_the_size_limit(monkeypatch: pytest.MonkeyPatch):
+    flaky = FlakySqs([])
+    monkeypatch.setattr(queueing, "sqs_client", lambda: flaky)
+    targets = [_apns_target(n) for n in range(20_000)]
+    envelope = _batch()
+    jobs = [envelope.model_copy(update={"targets": b}) for b in pack_targets(targets, envelope, 64 * 1024)]
+    send_jobs("q", jobs, limit_bytes=64 * 1024)
+    assert len(jobs) > 10
+    assert len(flaky.calls) == len(jobs)  # each job is near the limit, so one per call
+    with pytest.raises(ValueError, match="exceeds"):
+        send_jobs("q", [envelope.model_copy(update={"targets": targets})], limit_bytes=64 * 1024)

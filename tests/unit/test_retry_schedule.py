@@ -1,6 +1,6 @@
 import random
 
-from push_core.fanout import MAX_ATTEMPTS, retry_delay_s
+from push_core.delivery_batches import MAX_ATTEMPTS, retry_delay_s
 from push_core.queueing import MAX_DELAY_S
 
 

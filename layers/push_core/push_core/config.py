@@ -12,12 +12,18 @@ class Settings(BaseModel):
     table_name: str
     idempotency_table_name: str
     fanout_queue_url: str
+    delivery_queue_url: str
     feedback_queue_url: str
     admin_key_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
     topic_shards: int = Field(default=4, ge=1, le=64)
     # API Gateway accepts 10 MB; no pushlane request needs more than this.
     max_body_bytes: int = 64 * 1024
-    expand_page_size: int = Field(default=1000, ge=1, le=10_000)
+    # Subscriptions read per expand job; DynamoDB also ends a Query page at 1 MB (~4,000 subscriptions).
+    expand_page_size: int = Field(default=10_000, ge=1, le=100_000)
+    # SQS's message size limit for delivery batches (256 KiB everywhere; 1 MiB where the queue allows it).
+    job_message_bytes: int = Field(default=262_144, ge=16_384, le=1_048_576)
+    # An audience page this small is delivered by the expand job itself instead of through the queue.
+    inline_delivery_max: int = Field(default=500, ge=0, le=10_000)
     inbox_ttl_days: int = 30
     publication_ttl_days: int = 30
     long_poll_max_seconds: int = 20
@@ -49,6 +55,7 @@ class Settings(BaseModel):
                 "table_name": env.get("TABLE_NAME"),
                 "idempotency_table_name": env.get("IDEMPOTENCY_TABLE_NAME"),
                 "fanout_queue_url": env.get("FANOUT_QUEUE_URL"),
+                "delivery_queue_url": env.get("DELIVERY_QUEUE_URL"),
                 "feedback_queue_url": env.get("FEEDBACK_QUEUE_URL"),
                 "admin_key_sha256": env.get("ADMIN_KEY_SHA256"),
                 **{field: env[name] for name, field in _OPTIONAL.items() if env.get(name)},
@@ -69,6 +76,8 @@ class Settings(BaseModel):
 _OPTIONAL = {
     "TOPIC_SHARDS": "topic_shards",
     "EXPAND_PAGE_SIZE": "expand_page_size",
+    "JOB_MESSAGE_BYTES": "job_message_bytes",
+    "INLINE_DELIVERY_MAX": "inline_delivery_max",
     "SECRETS_PREFIX": "secrets_prefix",
     "APNS_PRODUCTION_URL": "apns_production_url",
     "APNS_SANDBOX_URL": "apns_sandbox_url",

@@ -1,6 +1,14 @@
-"""Fan-out: expand an audience page by page and deliver to it, exactly once per counted target."""
+"""Stage one of the fan-out: expand an audience page by page into packed delivery batches.
 
-import random
+Each expand job reads one Query page of a topic shard (or takes a publication's explicit targets),
+registers and sends the next page's job first (so shards page along while this page is packed), packs
+the page into delivery batches close to SQS's size limit, registers and sends them, and only then
+records its own checkpoint with the page's target count. A crash anywhere leaves either a redelivery
+that redoes the page (every job it sends has a deterministic key, so nothing counts twice) or a
+checkpoint that makes the redelivery a no-op. A small audience is delivered inline, as the same
+checkpointed batch, without the second queue hop.
+"""
+
 from collections.abc import Callable
 
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
@@ -8,29 +16,17 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from push_core import registry, usage
 from push_core.config import get_settings
-from push_core.delivery import DeliveryReport, delivery_service
-from push_core.models import InboxMessage, Target, epoch_seconds, utc_now
-from push_core.observability import logger, metrics
-from push_core.queueing import ExpandJob, FeedbackEvent, PurgeAppJob, fanout_job_adapter, send_jobs
+from push_core.delivery_batches import DAY_SECONDS, deliver_batch
+from push_core.models import Target, epoch_seconds, utc_now
+from push_core.observability import logger
+from push_core.queueing import DeliveryJob, ExpandJob, PurgeAppJob, fanout_job_adapter, pack_targets, send_jobs
 from push_core.storage import publications as publication_store
-from push_core.storage import receipts as receipt_store
 from push_core.storage import subscriptions as subscription_store
 
-DAY_SECONDS = 86_400
-# Like SNS mobile push: about 50 attempts spread over about 6 hours, then the target counts as failed.
-MAX_ATTEMPTS = 50
-_BACKOFF_BASE_S = 2.0
-_BACKOFF_CAP_S = 600.0
-# A Web Push target (endpoint and keys) is ~400 bytes of JSON: 200 per job stays far below 256 KB.
-RETRY_TARGETS_PER_JOB = 200
-# Targets are delivered in slices; before each one the invocation checks it has this much time left,
-# and otherwise hands the rest back rather than being killed mid-page.
-DELIVERY_SLICE = 250
-HANDBACK_MARGIN_S = 15.0
-HANDBACK_CHUNK = 1_000_000  # keeps a hand-back's key apart from its parent's retry slices
+RemainingTime = Callable[[], float]
 
 
-def run_job(job: ExpandJob | PurgeAppJob, remaining_s: Callable[[], float] = lambda: float("inf")) -> None:
+def run_job(job: ExpandJob | PurgeAppJob, remaining_s: RemainingTime | None = None) -> None:
     """Carry out one job from the fan-out queue; remaining_s tells how long the invocation has left."""
     if isinstance(job, ExpandJob):
         expand(job, remaining_s)
@@ -40,27 +36,18 @@ def run_job(job: ExpandJob | PurgeAppJob, remaining_s: Callable[[], float] = lam
             send_jobs(get_settings().fanout_queue_url, [follow_up])
 
 
-def retry_delay_s(attempt: int, retry_after_s: float, rng: random.Random | None = None) -> int:
-    """Exponential back-off (capped) with equal jitter, never sooner than the provider asked.
+def _page_targets(job: ExpandJob, expires_at: int) -> tuple[list[Target], bool]:
+    """The targets of this job and whether it is the whole audience of its shard.
 
-    Equal jitter keeps at least half of each step, so 50 attempts reliably span about 6 hours while
-    retries of one failure burst still spread out. SQS caps a delay at 900 s; a longer Retry-After
-    is honoured as far as SQS allows and the provider says so again if it still means it.
+    For a topic page with more to come, the next page's job is registered and sent first.
     """
-    step = min(_BACKOFF_CAP_S, _BACKOFF_BASE_S * 2 ** min(attempt, 30))
-    jittered = step / 2 + (rng or random).uniform(0, step / 2)
-    return int(max(retry_after_s, jittered, 1))
-
-
-def _page_targets(job: ExpandJob, expires_at: int) -> list[Target]:
-    """The targets of this job; for a topic page, also registers and sends the next page's job first."""
     if job.topic is None:
-        return list(job.targets)
+        return list(job.targets), True
     settings = get_settings()
     page = subscription_store.subscriber_page(job.app_id, job.topic, job.shard, job.cursor, settings.expand_page_size)
     if page.next_cursor is not None:
         follow_up = job.model_copy(update={"cursor": page.next_cursor})
-        publication_store.register_job(job.app_id, job.publication_id, follow_up.job_key, expires_at)
+        publication_store.register_jobs(job.app_id, job.publication_id, [follow_up.job_key], expires_at)
         send_jobs(settings.fanout_queue_url, [follow_up])
     explicit = set(job.explicit_device_ids)
     targets = [t for t in page.targets if t.device_id not in explicit]
@@ -69,97 +56,37 @@ def _page_targets(job: ExpandJob, expires_at: int) -> list[Target]:
             job.app_id, [t.device_id for t in targets], job.earlier_topics
         )
         targets = [t for t in targets if t.device_id not in reached]
-    return targets
+    return targets, page.next_cursor is None and job.cursor is None
 
 
-def _follow_up(job: ExpandJob, report: DeliveryReport, now: int, expires_at: int) -> None:
-    """Send what the page's outcomes call for: dead targets to feedback, transient ones to a delayed retry."""
-    settings = get_settings()
-    if report.dead:
-        events = [
-            FeedbackEvent(
-                app_id=job.app_id,
-                device_id=target.device_id,
-                platform=target.platform,
-                reason=outcome.reason,
-                provider_timestamp_ms=outcome.provider_timestamp_ms,
-                observed_at=now,
-            )
-            for target, outcome in report.dead
-        ]
-        send_jobs(settings.feedback_queue_url, events)
-    if report.retry:
-        retries = [
-            ExpandJob(
-                app_id=job.app_id,
-                publication_id=job.publication_id,
-                created_at=job.created_at,
-                content=job.content,
-                targets=report.retry[start : start + RETRY_TARGETS_PER_JOB],
-                retry_of=job.job_key,  # the immediate parent: keys stay unique down every chain of retries
-                attempt=job.attempt + 1,
-                chunk=start // RETRY_TARGETS_PER_JOB,
-            )
-            for start in range(0, len(report.retry), RETRY_TARGETS_PER_JOB)
-        ]
-        for retry in retries:
-            publication_store.register_job(job.app_id, job.publication_id, retry.job_key, expires_at)
-        send_jobs(settings.fanout_queue_url, retries, delay_s=retry_delay_s(job.attempt, report.retry_after_s))
+def delivery_batches(job: ExpandJob, targets: list[Target], limit_bytes: int) -> list[DeliveryJob]:
+    """The page's targets as delivery jobs, each packed close to the queue's message size limit."""
+    envelope = DeliveryJob(
+        app_id=job.app_id,
+        publication_id=job.publication_id,
+        created_at=job.created_at,
+        content=job.content,
+        targets=[],
+        origin=job.job_key,
+        index=0,
+    )
+    return [
+        envelope.model_copy(update={"targets": batch, "index": index})
+        for index, batch in enumerate(pack_targets(targets, envelope, limit_bytes))
+    ]
 
 
-def expand(job: ExpandJob, remaining_s: Callable[[], float] = lambda: float("inf")) -> None:
+def expand(job: ExpandJob, remaining_s: RemainingTime | None = None) -> None:
     """expand_page, with the AWS requests and capacity it causes counted into the publication."""
     with usage.metered() as used:
         expand_page(job, used, remaining_s)
 
 
-def _deliver_in_slices(
-    job: ExpandJob,
-    message: InboxMessage,
-    targets: list[Target],
-    inbox_expires_at: int,
-    remaining_s: Callable[[], float],
-) -> tuple[DeliveryReport, list[Target]]:
-    """Deliver slice by slice while the invocation has time; returns the report and what is left over."""
-    report = DeliveryReport(receipts=[] if job.content.receipts else None)
-    for start in range(0, len(targets), DELIVERY_SLICE):
-        if start and remaining_s() < HANDBACK_MARGIN_S:
-            return report, targets[start:]
-        report.merge(
-            delivery_service().deliver(
-                job.app_id,
-                message,
-                targets[start : start + DELIVERY_SLICE],
-                inbox_expires_at=inbox_expires_at,
-                final_attempt=job.attempt + 1 >= MAX_ATTEMPTS,
-            )
-        )
-    return report, []
+def expand_page(job: ExpandJob, used: usage.Usage, remaining_s: RemainingTime | None = None) -> None:
+    """Expand one page into registered, queued delivery batches and record the page once.
 
-
-def _hand_back(job: ExpandJob, rest: list[Target], expires_at: int) -> None:
-    """Queue the targets this invocation had no time for, counted once already, as a job of their own."""
-    handback = ExpandJob(
-        app_id=job.app_id,
-        publication_id=job.publication_id,
-        created_at=job.created_at,
-        content=job.content,
-        targets=rest,
-        retry_of=job.job_key,
-        attempt=job.attempt,  # not a retry: the same attempt, continued by a fresh invocation
-        chunk=HANDBACK_CHUNK,
-    )
-    publication_store.register_job(job.app_id, job.publication_id, handback.job_key, expires_at)
-    send_jobs(get_settings().fanout_queue_url, [handback])
-    logger.info("handed back undelivered targets", extra={"job_key": job.job_key, "targets": len(rest)})
-
-
-def expand_page(job: ExpandJob, used: usage.Usage, remaining_s: Callable[[], float] = lambda: float("inf")) -> None:
-    """Expand one page of the audience, deliver to it, and record the result once.
-
-    Order matters for exactly-once counting: follow-up jobs (next page, retries) are registered and
-    sent before this job's checkpoint, so a crash anywhere leaves either a redelivery that redoes the
-    page or a checkpoint that makes the redelivery a no-op.
+    A whole audience small enough is delivered here, before the checkpoint, as its own checkpointed
+    batch (metered apart): a redelivered page then finds the batch done, or resumes it.
     """
     settings = get_settings()
     if publication_store.job_applied(job.app_id, job.publication_id, job.job_key):
@@ -167,29 +94,21 @@ def expand_page(job: ExpandJob, used: usage.Usage, remaining_s: Callable[[], flo
         return
     now = epoch_seconds(utc_now())
     expires_at = now + settings.publication_ttl_days * DAY_SECONDS
-    targets = _page_targets(job, expires_at)
-    message = InboxMessage(message_id=job.publication_id, content=job.content, created_at=job.created_at)
-    inbox_expires_at = now + settings.inbox_ttl_days * DAY_SECONDS
-    report, rest = _deliver_in_slices(job, message, targets, inbox_expires_at, remaining_s)
-    if rest:
-        _hand_back(job, rest, expires_at)
-    _follow_up(job, report, now, expires_at)
-    if report.receipts:
-        receipt_store.write(job.app_id, job.publication_id, report.receipts, expires_at)
+    targets, whole_audience = _page_targets(job, expires_at)
+    batches = delivery_batches(job, targets, settings.job_message_bytes) if targets else []
+    inline = (
+        batches[0] if whole_audience and len(batches) == 1 and len(targets) <= settings.inline_delivery_max else None
+    )
+    publication_store.register_jobs(job.app_id, job.publication_id, [b.job_key for b in batches], expires_at)
+    if inline is None:
+        send_jobs(settings.delivery_queue_url, batches, limit_bytes=settings.job_message_bytes)
+    else:
+        deliver_batch(inline, remaining_s)
     applied = publication_store.apply_job_result(
-        job.app_id,
-        job.publication_id,
-        job.job_key,
-        total=0 if job.retry_of is not None else len(targets),  # a retry's targets were counted by its origin
-        passed=report.passed,
-        failed=report.failed,
-        expires_at=expires_at,
-        used=used,
+        job.app_id, job.publication_id, job.job_key, total=len(targets), expires_at=expires_at, used=used
     )
     if applied:
-        metrics.add_metric(name="Deliveries", unit="Count", value=report.passed)
-        metrics.add_metric(name="FailedDeliveries", unit="Count", value=report.failed)
-        metrics.add_metric(name="Retries", unit="Count", value=len(report.retry))
+        logger.info("expanded a page", extra={"job_key": job.job_key, "targets": len(targets), "batches": len(batches)})
 
 
 def handle_record(record: SQSRecord, lambda_context: LambdaContext | None = None) -> None:

@@ -146,6 +146,8 @@ class Publication(Record):
     passed: int = 0
     failed: int = 0
     confirmed: int = 0
+    # Targets in slices a killed invocation may have sent before recording them (an upper bound).
+    possible_duplicates: int = 0
     expand_jobs: int = 0
     expand_jobs_done: int = 0
     # AWS consumption of the fan-out so far (read/write capacity units, requests), for cost per delivery.

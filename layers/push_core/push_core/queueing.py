@@ -18,6 +18,9 @@ if TYPE_CHECKING:
 
 SQS_BATCH_LIMIT = 10
 MAX_DELAY_S = 900  # SQS DelaySeconds ceiling
+# SQS's message size limit (also the limit of one SendMessageBatch call in total). 256 KiB holds in every
+# region; where the queue allows 1 MiB, JOB_MESSAGE_BYTES raises it.
+DEFAULT_MESSAGE_BYTES = 262_144
 _SEND_ATTEMPTS = 4
 
 
@@ -26,7 +29,7 @@ class Job(BaseModel):
 
 
 class ExpandJob(Job):
-    """Read one page of an audience and deliver to it; continuation jobs carry the next cursor."""
+    """Read one page of an audience and pack it into delivery batches; continuation jobs carry the next cursor."""
 
     kind: Literal["expand"] = "expand"
     app_id: str
@@ -41,22 +44,35 @@ class ExpandJob(Job):
     # Topics listed before this one in the publication: their subscribers already got the message.
     earlier_topics: list[str] = Field(default_factory=list)
     explicit_device_ids: list[str] = Field(default_factory=list)
-    # Retries: the job whose transient failures this one retries (its key), which attempt this is, and
-    # which slice of that job's failures (they are split so each job stays well inside SQS's size limit).
-    retry_of: str | None = None
-    attempt: int = 0
-    chunk: int = 0
 
     @property
     def job_key(self) -> str:
-        """Deterministic per page (and per retry), so a redelivered or re-sent job finds its own checkpoint."""
-        if self.retry_of is not None:
-            where = f"R|{self.retry_of}|{self.attempt}|{self.chunk}"
-        elif self.topic is not None:
-            where = f"T|{self.topic}|{self.shard}|{self.cursor or ''}"
-        else:
-            where = "D"
+        """Deterministic per page, so a redelivered or re-sent job finds its own checkpoint."""
+        where = f"T|{self.topic}|{self.shard}|{self.cursor or ''}" if self.topic is not None else "D"
         return hashlib.sha256(where.encode()).hexdigest()[:32]
+
+
+class DeliveryJob(Job):
+    """Deliver one message to a packed batch of targets; checkpointed slice by slice under a lease.
+
+    Batches come from an expand job (origin = its key, index = the batch's place in it), or are the
+    retry of one slice of another batch (origin = that batch's key, index = the slice).
+    """
+
+    kind: Literal["deliver"] = "deliver"
+    app_id: str
+    publication_id: str
+    created_at: int
+    content: MessageContent
+    targets: list[Target]
+    origin: str
+    index: int
+    attempt: int = 0
+
+    @property
+    def job_key(self) -> str:
+        """Unique down every chain: a batch's key is derived from the key of the job that made it."""
+        return hashlib.sha256(f"B|{self.origin}|{self.index}".encode()).hexdigest()[:32]
 
 
 class PurgeAppJob(Job):
@@ -70,6 +86,40 @@ class PurgeAppJob(Job):
 
 FanoutJob = Annotated[ExpandJob | PurgeAppJob, Field(discriminator="kind")]
 fanout_job_adapter: TypeAdapter[ExpandJob | PurgeAppJob] = TypeAdapter(FanoutJob)
+delivery_job_adapter: TypeAdapter[DeliveryJob] = TypeAdapter(DeliveryJob)
+
+
+def pack_targets(targets: Sequence[Target], envelope: DeliveryJob, limit_bytes: int) -> list[list[Target]]:
+    """Split targets into batches whose DeliveryJob bodies stay under limit_bytes (each batch at least one).
+
+    Sizes are measured on the JSON each target becomes, so a batch of Web Push targets (~400 bytes each)
+    holds fewer than one of APNs tokens (~150 bytes), and every batch fills the message close to the limit.
+    """
+    room = limit_bytes - len(envelope.model_dump_json(exclude_none=True)) - _ENVELOPE_SLACK
+    if room <= 0:
+        raise ValueError("the message content leaves no room for targets in a queue message")
+    sizes = [len(target.model_dump_json(exclude_none=True)) + 1 for target in targets]  # each with its comma
+    return [[targets[i] for i in group] for group in _fill(sizes, room, max_count=len(targets))]
+
+
+def _fill(sizes: Sequence[int], room: int, max_count: int) -> list[list[int]]:
+    """Greedy, in order: indexes grouped so no group exceeds room bytes or max_count members."""
+    groups: list[list[int]] = []
+    current: list[int] = []
+    used = 0
+    for index, size in enumerate(sizes):
+        if current and (len(current) == max_count or used + size > room):
+            groups.append(current)
+            current, used = [], 0
+        current.append(index)
+        used += size
+    if current:
+        groups.append(current)
+    return groups
+
+
+# Room for the envelope's own numbers growing (index, attempt) after it was measured.
+_ENVELOPE_SLACK = 256
 
 
 class FeedbackEvent(BaseModel):
@@ -95,12 +145,22 @@ def sqs_client() -> "SQSClient":
     return client
 
 
-def send_jobs(queue_url: str, jobs: Sequence[BaseModel], *, delay_s: int = 0) -> None:
-    """Send jobs in batches of ten, re-sending any entry SQS reports as failed; raise if some never go."""
+def _request_groups(bodies: list[str], limit_bytes: int) -> list[list[str]]:
+    """Group bodies into SendMessageBatch calls: at most ten entries and limit_bytes in all per call."""
+    sizes = [len(body.encode()) for body in bodies]
+    if sizes and max(sizes) > limit_bytes:
+        raise ValueError(f"a job of {max(sizes)} bytes exceeds the queue's message limit of {limit_bytes}")
+    return [[bodies[i] for i in group] for group in _fill(sizes, limit_bytes, max_count=SQS_BATCH_LIMIT)]
+
+
+def send_jobs(
+    queue_url: str, jobs: Sequence[BaseModel], *, delay_s: int = 0, limit_bytes: int = DEFAULT_MESSAGE_BYTES
+) -> None:
+    """Send jobs in batch calls, re-sending any entry SQS reports as failed; raise if some never go."""
     bodies = [job.model_dump_json(exclude_none=True) for job in jobs]
     delay = max(0, min(MAX_DELAY_S, delay_s))
-    for start in range(0, len(bodies), SQS_BATCH_LIMIT):
-        pending = {str(i): body for i, body in enumerate(bodies[start : start + SQS_BATCH_LIMIT])}
+    for group in _request_groups(bodies, limit_bytes):
+        pending = {str(i): body for i, body in enumerate(group)}
         for _ in range(_SEND_ATTEMPTS):
             response = sqs_client().send_message_batch(
                 QueueUrl=queue_url,

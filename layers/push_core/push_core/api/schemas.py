@@ -330,6 +330,10 @@ class PublicationOut(BaseModel):
     failed: int
     pending: int
     confirmed: int
+    possible_duplicates: int = Field(
+        description="Targets in slices an interrupted delivery may have sent before recording them: an upper "
+        "bound on devices that got this message twice (0 unless an invocation died mid-delivery)"
+    )
     created_at: int
     topics: list[str]
     devices: list[str]
@@ -349,6 +353,7 @@ class PublicationOut(BaseModel):
             failed=publication.failed,
             pending=publication.pending,
             confirmed=publication.confirmed,
+            possible_duplicates=publication.possible_duplicates,
             created_at=publication.created_at,
             topics=publication.topics,
             devices=publication.device_ids,

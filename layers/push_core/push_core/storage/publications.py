@@ -60,26 +60,61 @@ def job_applied(app_id: str, publication_id: str, job_key: str) -> bool:
     return item is not None
 
 
-def register_job(app_id: str, publication_id: str, job_key: str, expires_at: int) -> None:
-    """Count a continuation job before it is sent, once, so the publication cannot look finished early."""
+def register_jobs(app_id: str, publication_id: str, job_keys: list[str], expires_at: int) -> None:
+    """Count jobs before they are sent, each once, so the publication cannot look finished early.
+
+    One transaction registers up to 99 jobs; if any was registered already (a redelivered parent), each
+    is registered on its own, skipping those that were.
+    """
+    for start in range(0, len(job_keys), _JOBS_PER_TRANSACTION):
+        chunk = job_keys[start : start + _JOBS_PER_TRANSACTION]
+        try:
+            _register(app_id, publication_id, chunk, expires_at)
+        except ConditionFailed:
+            if len(chunk) == 1:
+                continue  # registered by an earlier attempt, or the publication is gone
+            for job_key in chunk:
+                try:
+                    _register(app_id, publication_id, [job_key], expires_at)
+                except ConditionFailed:
+                    continue
+
+
+_JOBS_PER_TRANSACTION = 99  # and the publication's counter: DynamoDB's limit is 100 items
+
+
+def _register(app_id: str, publication_id: str, job_keys: list[str], expires_at: int) -> None:
     pk = publication_pk(app_id, publication_id)
-    try:
-        transact_write(
-            [
-                Put(
-                    {"pk": pk, "sk": f"JOB#{job_key}", "expires_at": expires_at},
-                    condition="attribute_not_exists(pk)",
-                ),
-                Update(
-                    {"pk": pk, "sk": "PUB"},
-                    "ADD expand_jobs :one",
-                    condition="attribute_exists(pk)",
-                    values={":one": 1},
-                ),
-            ]
-        )
-    except ConditionFailed:
-        return  # registered by an earlier attempt of the same job, or the publication is gone
+    transact_write(
+        [
+            *(
+                Put({"pk": pk, "sk": f"JOB#{job_key}", "expires_at": expires_at}, condition="attribute_not_exists(pk)")
+                for job_key in job_keys
+            ),
+            Update(
+                {"pk": pk, "sk": "PUB"},
+                "ADD expand_jobs :n",
+                condition="attribute_exists(pk)",
+                values={":n": len(job_keys)},
+            ),
+        ]
+    )
+
+
+# What a job's checkpoint adds to its publication's usage counters (an ADD clause and its values).
+USAGE_ADDITIONS = (
+    "usage_read_units :reads, usage_write_units :writes, usage_dynamodb_requests :ddb, usage_sqs_requests :sqs"
+)
+
+
+def usage_values(used: Usage, checkpoint_write_units: float) -> dict[str, Any]:
+    """The values for USAGE_ADDITIONS: what the job used, plus its checkpoint (its last call, not metered)."""
+    return {
+        ":reads": Decimal(str(round(used.dynamodb_read_units, 2))),
+        ":writes": Decimal(str(round(used.dynamodb_write_units + checkpoint_write_units, 2))),
+        ":ddb": used.dynamodb_requests + 1,
+        ":sqs": used.sqs_requests,
+    }
 
 
 # The checkpoint transaction below (a put and an update) is metered by formula: it is the job's last call.
@@ -92,12 +127,10 @@ def apply_job_result(
     job_key: str,
     *,
     total: int,
-    passed: int,
-    failed: int,
     expires_at: int,
     used: Usage | None = None,
 ) -> bool:
-    """Add a finished job's counts (and the AWS usage it caused) exactly once; False if already applied."""
+    """Add an expand job's target count (and the AWS usage it caused) exactly once; False if already applied."""
     pk = publication_pk(app_id, publication_id)
     spent = used or Usage()
     try:
@@ -107,29 +140,17 @@ def apply_job_result(
                     {
                         "pk": pk,
                         "sk": f"BATCH#{job_key}",
-                        "passed": passed,
-                        "failed": failed,
+                        "total": total,
                         "expires_at": expires_at,
                     },
                     condition="attribute_not_exists(pk)",
                 ),
                 Update(
                     {"pk": pk, "sk": "PUB"},
-                    "ADD #total :total, passed :passed, failed :failed, expand_jobs_done :one, "
-                    "usage_read_units :reads, usage_write_units :writes, usage_dynamodb_requests :ddb, "
-                    "usage_sqs_requests :sqs",
+                    f"ADD #total :total, expand_jobs_done :one, {USAGE_ADDITIONS}",
                     condition="attribute_exists(pk)",
                     names={"#total": "total"},
-                    values={
-                        ":total": total,
-                        ":passed": passed,
-                        ":failed": failed,
-                        ":one": 1,
-                        ":reads": Decimal(str(round(spent.dynamodb_read_units, 2))),
-                        ":writes": Decimal(str(round(spent.dynamodb_write_units + _CHECKPOINT_WRITE_UNITS, 2))),
-                        ":ddb": spent.dynamodb_requests + 1,
-                        ":sqs": spent.sqs_requests,
-                    },
+                    values={":total": total, ":one": 1, **usage_values(spent, _CHECKPOINT_WRITE_UNITS)},
                 ),
             ]
         )
