@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import abc
 import asyncio
+import hashlib
 import ssl
 import threading
 import time
@@ -176,6 +177,10 @@ class Emulator(abc.ABC):
     def fault_response(self, decision: FaultDecision) -> EmulatorResponse:
         """The provider's answer for an injected 500 / 503 / 429 / auth error."""
 
+    def fault_key(self, request: EmulatorRequest) -> str:
+        """What a request is, for keyed fault decisions: a resend of the same request has the same key."""
+        return request.path + "|" + hashlib.sha256(request.body).hexdigest()
+
     def admin_routes(self) -> dict[tuple[str, str], AdminHandler]:
         """Provider-specific admin endpoints: (method, name under /_emulator/) -> handler."""
         return {}
@@ -191,7 +196,7 @@ class Emulator(abc.ABC):
             return self._admin(request)
         if not self.is_delivery(request):
             return self.serve(request)
-        decision = self.faults.decide()
+        decision = self.faults.decide(self.fault_key(request))
         if decision.delay_s > 0:
             await asyncio.sleep(decision.delay_s)
         kind = decision.kind
@@ -252,7 +257,7 @@ class Emulator(abc.ABC):
         return EmulatorResponse.json(200, {"reset": [name for name, chosen in parts.items() if chosen]})
 
     def _faults_json(self) -> dict[str, Any]:
-        return {"settings": self.faults.settings.to_json(), "seed": self.faults.seed}
+        return {"settings": self.faults.settings.to_json(), "seed": self.faults.seed, "keyed": self.faults.keyed}
 
     def _admin_faults(self, request: EmulatorRequest, body: dict[str, Any]) -> EmulatorResponse:
         return EmulatorResponse.json(200, self._faults_json())
@@ -260,12 +265,13 @@ class Emulator(abc.ABC):
     def _admin_set_faults(self, request: EmulatorRequest, body: dict[str, Any]) -> EmulatorResponse:
         seed = admin.optional_int(body, "seed")
         base = FaultSettings() if admin.flag(body, "defaults", False) else self.faults.settings
-        knobs = {key: value for key, value in body.items() if key not in ("seed", "defaults")}
+        keyed = admin.flag(body, "keyed", self.faults.keyed)
+        knobs = {key: value for key, value in body.items() if key not in ("seed", "defaults", "keyed")}
         try:
             settings = base.changed(knobs)
         except ValueError as exc:
             raise BadAdminRequest(str(exc)) from exc
-        self.faults.configure(settings, seed=seed)
+        self.faults.configure(settings, seed=seed, keyed=keyed)
         return EmulatorResponse.json(200, self._faults_json())
 
     def _admin_dead(self, request: EmulatorRequest, body: dict[str, Any]) -> EmulatorResponse:

@@ -2,6 +2,9 @@
 
 Every decision draws exactly two numbers (which fault, how much delay) whatever the knobs say, so the
 sequence of decisions for a seed depends only on the order of requests: a failing seed reproduces.
+Keyed mode goes further for concurrent clients: each decision comes from its own stream, seeded by
+(seed, what the request is, how many times that request was seen), so it does not depend on how
+requests from many workers interleave.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ import dataclasses
 import enum
 import random
 import threading
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
@@ -96,6 +100,8 @@ class Faults:
         self._seed = seed
         self._random = random.Random(seed)  # noqa: S311 - reproducible faults, not secrets
         self._lock = threading.Lock()
+        self._keyed = False
+        self._seen: Counter[str] = Counter()
 
     @property
     def settings(self) -> FaultSettings:
@@ -107,14 +113,24 @@ class Faults:
         """The seed the current random stream started from."""
         return self._seed
 
-    def configure(self, settings: FaultSettings | None = None, *, seed: int | None = None) -> None:
-        """Replace the knobs and/or restart the random stream from `seed`."""
+    @property
+    def keyed(self) -> bool:
+        """Whether decisions are keyed by request (see the module docstring)."""
+        return self._keyed
+
+    def configure(
+        self, settings: FaultSettings | None = None, *, seed: int | None = None, keyed: bool | None = None
+    ) -> None:
+        """Replace the knobs and/or restart the random stream from `seed`, and/or switch keyed mode."""
         with self._lock:
             if settings is not None:
                 self._settings = settings
             if seed is not None:
                 self._seed = seed
                 self._random = random.Random(seed)  # noqa: S311
+                self._seen.clear()
+            if keyed is not None:
+                self._keyed = keyed
 
     def update(self, **changes: Any) -> FaultSettings:
         """Change some knobs (keyword names as in FaultSettings); returns the knobs now in force."""
@@ -123,14 +139,18 @@ class Faults:
             return self._settings
 
     def reset(self) -> None:
-        """Back to the knobs and seed given at construction."""
-        self.configure(self._initial, seed=self._initial_seed)
+        """Back to the knobs and seed given at construction (not keyed)."""
+        self.configure(self._initial, seed=self._initial_seed, keyed=False)
 
-    def decide(self) -> FaultDecision:
-        """The fault for the next request."""
+    def decide(self, key: str = "") -> FaultDecision:
+        """The fault for the next request; `key` says what the request is (used in keyed mode)."""
         with self._lock:
-            pick = self._random.random()
-            jitter = self._random.random()
+            stream = self._random
+            if self._keyed:
+                self._seen[key] += 1
+                stream = random.Random(f"{self._seed}|{key}|{self._seen[key]}")  # noqa: S311
+            pick = stream.random()
+            jitter = stream.random()
             settings = self._settings
         delay = settings.delay_s + jitter * settings.delay_jitter_s
         threshold = 0.0

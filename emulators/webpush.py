@@ -152,6 +152,10 @@ class WebPushEmulator(Emulator):
     kind: ClassVar[str] = "webpush"
     dead_reasons: ClassVar[tuple[str, ...]] = ("Gone", "NotFound")
 
+    def fault_key(self, request: EmulatorRequest) -> str:
+        # Every send is freshly encrypted, so only the subscription says which request this is.
+        return request.path
+
     def __init__(self, **options: Any) -> None:
         self._subscriptions: dict[str, _Subscription] = {}
         self._registry_lock = threading.Lock()

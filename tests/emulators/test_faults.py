@@ -94,7 +94,7 @@ def test_a_seed_set_over_http_reproduces_the_same_answers(apns, apns_key, sessio
         answer = session.post(
             apns.url + "/_emulator/faults", json={**MIXED, "seed": 1234}, verify=apns.ca_path, timeout=5
         )
-        assert answer.json() == {"settings": {**FaultSettings(**MIXED).to_json()}, "seed": 1234}
+        assert answer.json() == {"settings": {**FaultSettings(**MIXED).to_json()}, "seed": 1234, "keyed": False}
         runs.append(_statuses(apns, bearer, 60, concurrent))
     assert runs[0] == runs[1]
     assert set(runs[0]) == {200, 403, 429, 500, 503}
@@ -165,3 +165,23 @@ def test_reset_restores_the_constructor_knobs_and_seed(authority):
 def _decisions(settings: FaultSettings, seed: int, count: int) -> list[FaultDecision]:
     faults = Faults(settings, seed)
     return [faults.decide() for _ in range(count)]
+
+
+def test_keyed_decisions_do_not_depend_on_how_requests_interleave():
+    faults = Faults(FaultSettings(**MIXED), seed=99)
+    faults.configure(keyed=True)
+    keys = [f"/3/device/{n:064x}|body" for n in range(40)]
+
+    def answers(order: list[str]) -> dict[str, list[str]]:
+        faults.configure(seed=99)  # a fresh run of the same seed
+        seen: dict[str, list[str]] = {key: [] for key in keys}
+        for key in order:
+            seen[key].append(faults.decide(key).kind.value)
+        return seen
+
+    forwards = answers(keys * 3)
+    backwards = answers(list(reversed(keys)) * 3)
+    assert forwards == backwards
+    assert len({kind for kinds in forwards.values() for kind in kinds}) > 2  # the knobs really act
+    faults.configure(keyed=False)
+    assert not faults.keyed

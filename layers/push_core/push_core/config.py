@@ -45,6 +45,8 @@ class Settings(BaseModel):
     # Only the local stack sets this: lets webhooks and Web Push reach 127.0.0.1.
     allow_loopback_targets: bool = False
     max_in_flight: int = Field(default=1000, ge=1, le=10_000)
+    # How long a provider request may go unanswered before it counts as a (retryable) timeout.
+    provider_timeout_s: float = Field(default=10.0, gt=0, le=60)
 
     @classmethod
     def from_environ(cls) -> "Settings":
@@ -85,6 +87,7 @@ _OPTIONAL = {
     "PROVIDER_CA_BUNDLE": "provider_ca_bundle",
     "ALLOW_LOOPBACK_TARGETS": "allow_loopback_targets",
     "MAX_IN_FLIGHT": "max_in_flight",
+    "PROVIDER_TIMEOUT_S": "provider_timeout_s",
 }
 
 

@@ -42,6 +42,7 @@ def build_provider(creds: AnyCredentials, settings: Settings, token_store: Provi
                 ca_bundle=settings.provider_ca_bundle,
                 token_store=token_store,
                 max_in_flight=settings.max_in_flight,
+                request_timeout_s=settings.provider_timeout_s,
             )
         case FcmCredentials():
             return FcmProvider(
@@ -49,6 +50,7 @@ def build_provider(creds: AnyCredentials, settings: Settings, token_store: Provi
                 base_url=settings.fcm_url,
                 ca_bundle=settings.provider_ca_bundle,
                 max_in_flight=settings.max_in_flight,
+                request_timeout_s=settings.provider_timeout_s,
             )
         case WebPushCredentials():
             return WebPushProvider(
@@ -57,6 +59,7 @@ def build_provider(creds: AnyCredentials, settings: Settings, token_store: Provi
                 allow_loopback=settings.allow_loopback_targets,
                 ca_bundle=settings.provider_ca_bundle,
                 max_in_flight=settings.max_in_flight,
+                request_timeout_s=settings.provider_timeout_s,
             )
         case WebhookCredentials():
             return WebhookProvider(

@@ -37,6 +37,7 @@ class ApnsProvider:
         ca_bundle: str | None = None,
         token_store: ProviderTokenStore | None = None,
         max_in_flight: int = 1000,
+        request_timeout_s: float = 10.0,
         trim_payloads: bool = True,
     ) -> None:
         self.topic = credentials.topic
@@ -53,7 +54,9 @@ class ApnsProvider:
                 credentials.certificate or "", credentials.certificate_key or "", ca_bundle
             )
         self._clients = {
-            environment: Http2Client(url, ssl_context=context, max_in_flight=max_in_flight)
+            environment: Http2Client(
+                url, ssl_context=context, max_in_flight=max_in_flight, request_timeout=request_timeout_s
+            )
             for environment, url in (("production", production_url), ("sandbox", sandbox_url))
         }
         # Header blocks are precompiled per (environment, request headers, token); rebuilt when one changes.

@@ -27,10 +27,16 @@ class FcmProvider:
         base_url: str,
         ca_bundle: str | None = None,
         max_in_flight: int = 1000,
+        request_timeout_s: float = 10.0,
     ) -> None:
         account = credentials.service_account
         self._tokens = AccessTokenSource(account, verify=ca_bundle or True)
-        self._client = Http2Client(base_url, ssl_context=client_context(ca_bundle), max_in_flight=max_in_flight)
+        self._client = Http2Client(
+            base_url,
+            ssl_context=client_context(ca_bundle),
+            max_in_flight=max_in_flight,
+            request_timeout=request_timeout_s,
+        )
         self._path = f"/v1/projects/{account.project_id}/messages:send"
         self._templates: dict[str, RequestTemplate] = {}
 

@@ -85,19 +85,26 @@ class WebPushProvider:
         allow_loopback: bool = False,
         ca_bundle: str | None = None,
         max_in_flight: int = 1000,
+        request_timeout_s: float = 10.0,
     ) -> None:
         self._vapid = VapidSigner(credentials.vapid_private_key, credentials.subject)
         self._allowed_hosts = allowed_hosts
         self._allow_loopback = allow_loopback
         self._context = client_context(ca_bundle)
         self._max_in_flight = max_in_flight
+        self._request_timeout_s = request_timeout_s
         self._clients: OrderedDict[str, Http2Client] = OrderedDict()
         self._templates: dict[tuple[str, tuple[tuple[str, str], ...], str], RequestTemplate] = {}
 
     def _client(self, origin: str) -> Http2Client:
         client = self._clients.get(origin)
         if client is None:
-            client = Http2Client(origin, ssl_context=self._context, max_in_flight=self._max_in_flight)
+            client = Http2Client(
+                origin,
+                ssl_context=self._context,
+                max_in_flight=self._max_in_flight,
+                request_timeout=self._request_timeout_s,
+            )
             self._clients[origin] = client
             if len(self._clients) > _MAX_CLIENTS:
                 _, oldest = self._clients.popitem(last=False)
