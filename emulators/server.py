@@ -137,14 +137,24 @@ class _Engine(asyncio.Protocol):
             return _internal_error()
 
     def reset(self) -> None:
-        """Close the TCP connection abruptly: RST, no TLS close_notify, no GOAWAY."""
+        """Close the TCP connection abruptly: RST, no TLS close_notify, no GOAWAY.
+
+        Like a reset on the wire between two packets: answers already made go out first, and requests
+        not yet handled never will be (a real provider never saw them).
+        """
         if self.transport is None or self._closed:
             return
+        self.flush_pending()
         sock = self.transport.get_extra_info("socket")
         if sock is not None:
             # SO_LINGER 0 turns close() into a RST, which clients see as "connection reset by peer".
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_RESET)
         self.transport.abort()
+        self._closed = True
+
+    def flush_pending(self) -> None:
+        """Write out answers made but not yet sent (protocols that batch their writes override this)."""
+        return
 
     def shutdown(self) -> None:
         """Graceful close for server stop."""
@@ -329,7 +339,12 @@ class _H2Engine(_Engine):
     def _on_terminated(self, event: h2.events.ConnectionTerminated) -> None:
         self.shutdown()
 
+    def flush_pending(self) -> None:
+        self._flush()
+
     async def _answer(self, stream_id: int, request: EmulatorRequest) -> None:
+        if self._closed:
+            return  # the connection was reset before this request was handled
         response = await self._call_handler(request)
         self._tasks.pop(stream_id, None)
         if self._closed:

@@ -2,11 +2,17 @@
 
 import json
 import time
+from collections import Counter
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from push_core import delivery_batches
+from push_core.queueing import DeliveryJob, delivery_job_adapter
+from push_core.storage import batch_progress
 from push_core.storage import devices as device_store
 from tests.integration.harness import LocalAws, local_aws
 
@@ -95,8 +101,9 @@ def test_transient_failures_are_retried_later_and_then_counted(aws: LocalAws, ap
     fcm.faults.update(unavailable_rate=1.0, retry_after_s=1)
 
     message_id = aws.publish(app, topics=["flaky"])
-    for poller in aws.pollers:  # the first attempt only
-        poller.poll_once()
+    fanout = next(p for p in aws.pollers if p.source.function == "FanoutFunction")
+    while fanout.poll_once():  # every shard's page (one job per invocation); the device's is delivered inline
+        pass
     first = aws.publication(app, message_id)
     assert (first["total"], first["passed"], first["pending"]) == (1, 0, 1)
 
@@ -172,3 +179,108 @@ def test_platform_overrides_reach_apns_and_fcm(aws: LocalAws, app: dict[str, str
     assert fcm.data["message"]["android"]["restricted_package_name"] == "com.example.app"
     bad = aws.http("POST", "/v1/messages", app["secret"], {"topics": ["x"], "body": "b", "overrides": {"sms": {}}})
     assert bad.status == 422
+
+
+def _queued_batch(aws: LocalAws, app: dict[str, str], tokens: list[str]) -> tuple[str, DeliveryJob]:
+    """Publish to APNs devices by id and expand it: the delivery batch it made, received from its queue."""
+    devices = [aws.new_device(app, [], platform="apns", token=token) for token in tokens]
+    message_id = aws.publish(app, devices=[d["id"] for d in devices])
+    next(p for p in aws.pollers if p.source.function == "FanoutFunction").poll_once()
+    delivery = next(p for p in aws.pollers if p.source.function == "DeliverFunction")
+    [received] = delivery.sqs.receive_message(QueueUrl=delivery.queue_url, VisibilityTimeout=0)["Messages"]
+    return message_id, delivery_job_adapter.validate_json(received["Body"])
+
+
+def test_a_batch_held_by_a_live_invocation_is_left_to_it(aws: LocalAws, app: dict[str, str]):
+    assert aws.providers is not None
+    message_id, job = _queued_batch(aws, app, [f"{n:064x}" for n in range(3)])
+    now = time.time()
+    batch_progress.claim(job.app_id, job.publication_id, job.job_key, "another", now=now, lease_until=now + 60)
+
+    delivery_batches.deliver_batch(job)  # a duplicate of the message, while "another" works on it
+
+    assert aws.providers.suite.apns.ledger.delivered() == []
+    assert aws.publication(app, message_id)["passed"] == 0
+    batch_progress.release(job.app_id, job.publication_id, job.job_key, "another")  # it hands back cleanly
+    aws.drain()
+    assert len(aws.providers.suite.apns.ledger.delivered()) == 3
+    report = aws.publication(app, message_id)
+    assert (report["passed"], report["possible_duplicates"], report["status"]) == (3, 0, "completed")
+
+
+class Killed(BaseException):
+    """The invocation's environment vanishing: no handler code catches it."""
+
+
+def test_an_interrupted_slice_is_resent_counted_and_logged(
+    aws: LocalAws, app: dict[str, str], monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+):
+    # Given batches of one-target slices, and an invocation that dies after sending the second slice
+    assert aws.providers is not None
+    monkeypatch.setattr(delivery_batches, "SLICE_SIZE", 1)
+    tokens = [f"{n:064x}" for n in range(10, 13)]
+    message_id, job = _queued_batch(aws, app, tokens)
+    record = batch_progress.record_slice
+
+    def dies_on_the_second_slice(*args: Any, **kwargs: Any) -> None:
+        if args[4].index == 1:
+            raise Killed
+        record(*args, **kwargs)
+
+    monkeypatch.setattr(batch_progress, "record_slice", dies_on_the_second_slice)
+    with pytest.raises(Killed):
+        delivery_batches.deliver_batch(job)
+    monkeypatch.setattr(batch_progress, "record_slice", record)
+
+    # When the message comes back after its visibility timeout (the dead holder's lease has run out)
+    later = datetime.now(UTC) + timedelta(minutes=6)
+    monkeypatch.setattr(delivery_batches, "utc_now", lambda: later)
+    delivery_batches.deliver_batch(job)
+
+    # Then only the interrupted slice went out twice, it was counted and logged, and the counters are exact
+    sent = Counter(e.data["token"] for e in aws.providers.suite.apns.ledger.delivered())
+    second = next(t for t in job.targets if t.token == tokens[1])
+    assert sent == {tokens[0]: 1, tokens[1]: 2, tokens[2]: 1}
+    report = aws.publication(app, message_id)
+    assert (report["total"], report["passed"], report["possible_duplicates"]) == (3, 3, 1)
+    [window] = [r for r in caplog.records if r.getMessage() == delivery_batches.POSSIBLE_DUPLICATES_LOG]
+    assert window.__dict__["device_ids"] == [second.device_id]
+    aws.drain()  # the original message: the batch is done, nothing more is sent
+    assert sum(1 for _ in aws.providers.suite.apns.ledger.delivered()) == 4
+
+
+def test_a_retry_lost_with_its_invocation_is_sent_by_the_next_copy_of_the_batch(
+    aws: LocalAws, app: dict[str, str], monkeypatch: pytest.MonkeyPatch
+):
+    # Given a batch whose only target fails for now, delivered by an invocation that dies right after
+    # finishing the batch, before it sent the retry
+    assert aws.providers is not None
+    fcm = aws.providers.suite.fcm
+    fcm.faults.update(unavailable_rate=1.0, retry_after_s=1)
+    devices = [aws.new_device(app, [], platform="fcm", token=f"fcm-lost-retry-{n}") for n in range(3)]
+    message_id = aws.publish(app, devices=[d["id"] for d in devices])
+    next(p for p in aws.pollers if p.source.function == "FanoutFunction").poll_once()
+    delivery = next(p for p in aws.pollers if p.source.function == "DeliverFunction")
+    [received] = delivery.sqs.receive_message(QueueUrl=delivery.queue_url, VisibilityTimeout=0)["Messages"]
+    job = delivery_job_adapter.validate_json(received["Body"])
+    send_retry = delivery_batches._send_retry
+
+    def dies(*args: Any) -> None:
+        raise Killed
+
+    monkeypatch.setattr(delivery_batches, "_send_retry", dies)
+    with pytest.raises(Killed):
+        delivery_batches.deliver_batch(job)
+    monkeypatch.setattr(delivery_batches, "_send_retry", send_retry)
+    assert aws.publication(app, message_id)["pending"] == 3  # finished, counted nothing, retry registered
+
+    # When the batch's message comes back, the batch is done: its recorded retry is sent instead
+    fcm.faults.update(unavailable_rate=0.0)
+    aws.drain()
+
+    # Then the retry delivered every target once and the publication completed
+    report = aws.publication(app, message_id)
+    assert (report["passed"], report["pending"], report["status"]) == (3, 0, "completed")
+    assert sorted(e.data["target"]["token"] for e in fcm.ledger.delivered()) == [
+        f"fcm-lost-retry-{n}" for n in range(3)
+    ]

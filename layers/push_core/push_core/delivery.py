@@ -35,6 +35,8 @@ class DeliveryReport:
     retry: list[Target] = field(default_factory=list)
     retry_after_s: float = 0.0
     dead: list[tuple[Target, InvalidTarget]] = field(default_factory=list)
+    # Retried targets whose failed attempt may have reached the provider anyway (see Transient.ambiguous).
+    ambiguous: list[Target] = field(default_factory=list)
     receipts: list[Receipt] | None = None  # collected only when the publication asked for them
 
     def merge(self, other: "DeliveryReport") -> None:
@@ -45,6 +47,7 @@ class DeliveryReport:
         self.retry.extend(other.retry)
         self.retry_after_s = max(self.retry_after_s, other.retry_after_s)
         self.dead.extend(other.dead)
+        self.ambiguous.extend(other.ambiguous)
         if self.receipts is not None and other.receipts:
             self.receipts.extend(other.receipts)
 
@@ -144,8 +147,8 @@ class DeliveryService:
         groups += [(platform, group, push_message(message, silent=True)) for platform, group in ping_groups.items()]
         if not groups:
             return report
-        results = self._run(groups, app_id)
-        for (platform, group, push), outcomes in zip(groups, results, strict=True):
+        results, doubtful = self._resend_after_broken_connections(groups, self._run(groups, app_id), app_id)
+        for number, ((platform, group, push), outcomes) in enumerate(zip(groups, results, strict=True)):
             if push.silent:  # pings: the inbox already has the message; a failed ping only delays the sync
                 continue
             if outcomes is None:
@@ -153,11 +156,49 @@ class DeliveryService:
                     report.fail(f"{platform.value}:no_credentials")
                     report.note(target, "failed", "no_credentials")
                 continue
-            for target, outcome in zip(group, outcomes, strict=True):
+            for index, (target, outcome) in enumerate(zip(group, outcomes, strict=True)):
                 self._tally(report, platform, target, outcome, final_attempt)
+                already = isinstance(outcome, Transient) and outcome.ambiguous and not final_attempt
+                if (number, index) in doubtful and isinstance(outcome, Delivered | Transient) and not already:
+                    report.ambiguous.append(target)  # the first, broken attempt may have got through too
         if report.failures:
             logger.info("delivery failures", extra={"failures": dict(report.failures)})
         return report
+
+    def _resend_after_broken_connections(
+        self,
+        groups: list[tuple[Platform, list[Target], PushMessage]],
+        results: list[list[Outcome] | None],
+        app_id: str,
+    ) -> tuple[list[list[Outcome] | None], set[tuple[int, int]]]:
+        """Send once more, at once and on a fresh connection, what a broken connection took down.
+
+        A reset connection fails every request in flight on it, most of which the provider never saw:
+        waiting for a queued retry would only slow them down. Failures the provider answered (5xx, 429)
+        and timeouts wait for the delayed retry. Returns the outcomes and, by (group, index), the
+        targets whose first attempt may have got through before the break.
+        """
+        again: list[tuple[Platform, list[Target], PushMessage]] = []
+        places: list[tuple[int, list[int]]] = []
+        for number, ((platform, group, push), outcomes) in enumerate(zip(groups, results, strict=True)):
+            broken = [i for i, outcome in enumerate(outcomes or []) if _broken_connection(outcome)]
+            if broken:
+                again.append((platform, [group[i] for i in broken], push))
+                places.append((number, broken))
+        doubtful: set[tuple[int, int]] = set()
+        if not again:
+            return results, doubtful
+        merged = [list(outcomes) if outcomes is not None else None for outcomes in results]
+        for (number, broken), outcomes in zip(places, self._run(again, app_id), strict=True):
+            target_outcomes = merged[number]
+            if target_outcomes is None or outcomes is None:
+                continue
+            for i, outcome in zip(broken, outcomes, strict=True):
+                first = target_outcomes[i]
+                if isinstance(first, Transient) and first.ambiguous:
+                    doubtful.add((number, i))
+                target_outcomes[i] = outcome
+        return merged, doubtful
 
     @staticmethod
     def _tally(report: DeliveryReport, platform: Platform, target: Target, outcome: Outcome, final: bool) -> None:
@@ -172,14 +213,23 @@ class DeliveryService:
             case Rejected(reason=reason):
                 report.fail(f"{platform.value}:{reason}")
                 report.note(target, "failed", reason)
-            case Transient(reason=reason, retry_after_s=after):
+            case Transient(reason=reason, retry_after_s=after, ambiguous=ambiguous):
                 if final:
                     report.fail(f"{platform.value}:{reason}")
                     report.note(target, "failed", reason)
                 else:
                     report.retry.append(target)
+                    if ambiguous:
+                        report.ambiguous.append(target)
                     report.retry_after_s = max(report.retry_after_s, after or 0.0)
                     report.note(target, "retrying", reason)
+
+
+def _broken_connection(outcome: Outcome) -> bool:
+    return isinstance(outcome, Transient) and outcome.reason in _CONNECTION_FAILURES
+
+
+_CONNECTION_FAILURES = frozenset({"ConnectionLost", "ConnectError"})
 
 
 async def _nothing() -> None:

@@ -22,8 +22,8 @@ from push_core.models import InboxMessage, Target, utc_now
 from push_core.observability import logger, metrics
 from push_core.queueing import DeliveryJob, FeedbackEvent, delivery_job_adapter, send_jobs
 from push_core.storage import batch_progress
-from push_core.storage import publications as publication_store
 from push_core.storage import receipts as receipt_store
+from push_core.storage.batch_progress import RetryNote, SliceRecord
 
 DAY_SECONDS = 86_400
 # Like SNS mobile push: about 50 attempts spread over about 6 hours, then the target counts as failed.
@@ -58,8 +58,8 @@ def slices(targets: list[Target]) -> list[list[Target]]:
     return [targets[start : start + SLICE_SIZE] for start in range(0, len(targets), SLICE_SIZE)]
 
 
-def _follow_up(job: DeliveryJob, slice_index: int, report: DeliveryReport, now: int, expires_at: int) -> None:
-    """Send what a slice's outcomes call for: dead targets to feedback, transient ones to a delayed retry."""
+def _report_dead_and_receipts(job: DeliveryJob, report: DeliveryReport, now: int, expires_at: int) -> None:
+    """Send dead targets to feedback and store receipts: both idempotent, so a repeat does no harm."""
     settings = get_settings()
     if report.dead:
         events = [
@@ -74,26 +74,55 @@ def _follow_up(job: DeliveryJob, slice_index: int, report: DeliveryReport, now: 
             for target, outcome in report.dead
         ]
         send_jobs(settings.feedback_queue_url, events, limit_bytes=settings.job_message_bytes)
-    if report.retry:
-        retry = DeliveryJob(
-            app_id=job.app_id,
-            publication_id=job.publication_id,
-            created_at=job.created_at,
-            content=job.content,
-            targets=report.retry,
-            origin=job.job_key,  # keyed by parent and slice: unique down every chain of retries
-            index=slice_index,
-            attempt=job.attempt + 1,
-        )
-        publication_store.register_jobs(job.app_id, job.publication_id, [retry.job_key], expires_at)
-        send_jobs(
-            settings.delivery_queue_url,
-            [retry],
-            delay_s=retry_delay_s(job.attempt, report.retry_after_s),
-            limit_bytes=settings.job_message_bytes,
-        )
     if report.receipts:
         receipt_store.write(job.app_id, job.publication_id, report.receipts, expires_at)
+
+
+def _retry_note(job: DeliveryJob, slice_index: int, part: list[Target], report: DeliveryReport) -> RetryNote | None:
+    """The retry a slice needs, by the positions of its transient targets (so any holder can rebuild it)."""
+    if not report.retry:
+        return None
+    position = {target.device_id: index for index, target in enumerate(part)}
+    retry = _retry_job(job, slice_index, [])
+    return RetryNote(
+        job_key=retry.job_key,
+        slice_index=slice_index,
+        positions=[position[target.device_id] for target in report.retry],
+        delay_s=retry_delay_s(job.attempt, report.retry_after_s),
+    )
+
+
+def _retry_job(job: DeliveryJob, slice_index: int, targets: list[Target]) -> DeliveryJob:
+    return DeliveryJob(
+        app_id=job.app_id,
+        publication_id=job.publication_id,
+        created_at=job.created_at,
+        content=job.content,
+        targets=targets,
+        origin=job.job_key,  # keyed by parent and slice: unique down every chain of retries
+        index=slice_index,
+        attempt=job.attempt + 1,
+    )
+
+
+def _send_retry(job: DeliveryJob, parts: list[list[Target]], note: RetryNote) -> None:
+    """Queue a recorded retry (again, after a takeover: its key makes a second copy harmless)."""
+    settings = get_settings()
+    retry = _retry_job(job, note.slice_index, [parts[note.slice_index][p] for p in note.positions])
+    send_jobs(settings.delivery_queue_url, [retry], delay_s=note.delay_s, limit_bytes=settings.job_message_bytes)
+
+
+def _possible_duplicates(job: DeliveryJob, cause: str, device_ids: list[str]) -> int:
+    """Log and count targets that may get this message twice; returns how many."""
+    logger.warning(
+        POSSIBLE_DUPLICATES_LOG,
+        extra={"job_key": job.job_key, "publication_id": job.publication_id, "cause": cause, "device_ids": device_ids},
+    )
+    metrics.add_metric(name="PossibleDuplicates", unit="Count", value=len(device_ids))
+    return len(device_ids)
+
+
+POSSIBLE_DUPLICATES_LOG = "these targets may receive the message twice"
 
 
 def _hand_back(job: DeliveryJob, owner: str) -> None:
@@ -123,30 +152,26 @@ def deliver_slices(job: DeliveryJob, used: usage.Usage, remaining_s: RemainingTi
         progress = batch_progress.claim(
             job.app_id, job.publication_id, job.job_key, owner, now=started, lease_until=started + left()
         )
-    except batch_progress.BatchFinished:
+    except batch_progress.BatchFinished as finished:
         logger.info("delivery batch already done", extra={"job_key": job.job_key})
+        if finished.retry is not None:  # its holder may have died between the finish and sending it
+            _send_retry(job, slices(job.targets), finished.retry)
         return
     except batch_progress.BatchLeased:
         logger.info("delivery batch held by another invocation", extra={"job_key": job.job_key})
         return
     parts = slices(job.targets)
-    window: list[str] = []
+    carried = 0  # possible duplicates found on takeover, recorded with the first slice this holder records
     if progress.interrupted_slice is not None and progress.interrupted_slice < len(parts):
         window = [t.device_id for t in parts[progress.interrupted_slice]]
-        logger.warning(
-            "resuming an interrupted batch: one slice may have been delivered twice",
-            extra={
-                "job_key": job.job_key,
-                "publication_id": job.publication_id,
-                "slice": progress.interrupted_slice,
-                "device_ids": window,
-            },
-        )
-        metrics.add_metric(name="PossibleDuplicates", unit="Count", value=len(window))
+        carried = _possible_duplicates(job, "an earlier invocation died while sending this slice", window)
+    if progress.unsent_retry is not None:
+        _send_retry(job, parts, progress.unsent_retry)
     now = int(started)
     expires_at = now + settings.publication_ttl_days * DAY_SECONDS
     message = InboxMessage(message_id=job.publication_id, content=job.content, created_at=job.created_at)
     inbox_expires_at = now + settings.inbox_ttl_days * DAY_SECONDS
+    total = batch_progress.Tally(progress.passed, progress.failed, progress.duplicates)
     try:
         for index in range(progress.next_slice, len(parts)):
             if index > progress.next_slice and left() < HANDBACK_MARGIN_S:
@@ -159,21 +184,27 @@ def deliver_slices(job: DeliveryJob, used: usage.Usage, remaining_s: RemainingTi
                 inbox_expires_at=inbox_expires_at,
                 final_attempt=job.attempt + 1 >= MAX_ATTEMPTS,
             )
-            _follow_up(job, index, report, now, expires_at)
-            batch_progress.record_slice(
-                job.app_id,
-                job.publication_id,
-                job.job_key,
-                owner,
-                index,
-                passed=report.passed,
-                failed=report.failed,
-                possible_duplicates=len(window) if index == progress.next_slice else 0,
-            )
+            _report_dead_and_receipts(job, report, now, expires_at)
+            doubtful = carried
+            if report.ambiguous:
+                doubtful += _possible_duplicates(
+                    job, "the connection broke with these requests in flight", [t.device_id for t in report.ambiguous]
+                )
+            note = _retry_note(job, index, parts[index], report)
+            record = SliceRecord(index, report.passed, report.failed, doubtful, note)
+            total.passed += report.passed
+            total.failed += report.failed
+            total.duplicates += doubtful
+            if index + 1 < len(parts):
+                batch_progress.record_slice(job.app_id, job.publication_id, job.job_key, owner, record)
+            else:  # the last slice is recorded by the finish itself: one write fewer per batch
+                batch_progress.finish(job.app_id, job.publication_id, job.job_key, owner, record, total, used)
+            carried = 0
+            if note is not None:
+                _send_retry(job, parts, note)
             metrics.add_metric(name="Deliveries", unit="Count", value=report.passed)
             metrics.add_metric(name="FailedDeliveries", unit="Count", value=report.failed)
             metrics.add_metric(name="Retries", unit="Count", value=len(report.retry))
-        batch_progress.finish(job.app_id, job.publication_id, job.job_key, owner, used)
     except batch_progress.LeaseLost:
         # Ran past the lease: the new holder resumes from what was recorded and counts the overlap.
         logger.warning("lost the lease on a delivery batch", extra={"job_key": job.job_key})

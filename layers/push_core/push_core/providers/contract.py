@@ -39,10 +39,15 @@ class Rejected:
 
 @dataclass(frozen=True, slots=True)
 class Transient:
-    """Try again later; retry_after_s is the provider's hint (Retry-After) when it gave one."""
+    """Try again later; retry_after_s is the provider's hint (Retry-After) when it gave one.
+
+    ambiguous: the request may have reached the provider (the connection broke or the answer never came),
+    so retrying it may deliver the message a second time.
+    """
 
     reason: str
     retry_after_s: float | None = None
+    ambiguous: bool = False
 
 
 Outcome = Delivered | InvalidTarget | Rejected | Transient

@@ -8,18 +8,27 @@ failures mean the same thing for every provider, so they are mapped once.
 import asyncio
 from collections.abc import Callable
 
-from push_core.http2 import ConnectError, ConnectionLost, Http2Error, Response
+from push_core.http2 import ConnectError, ConnectionLost, Http2Error, Response, StreamReset
+from push_core.http2.frames import REFUSED_STREAM
 from push_core.providers.contract import Outcome, Transient
 
 Pending = asyncio.Future[Response] | Outcome
 
 
 def transport_outcome(error: BaseException) -> Outcome:
-    """What a failed request means: connection trouble and stream errors are retried later."""
-    if isinstance(error, ConnectError | ConnectionLost):
+    """What a failed request means: connection trouble and stream errors are retried later.
+
+    Only a request that was never sent (ConnectError, or a stream the server refused unprocessed) is
+    certainly undelivered; after a lost connection, a timeout or a reset the provider may have taken it.
+    """
+    if isinstance(error, ConnectError):
         return Transient(type(error).__name__, 1.0)
-    if isinstance(error, Http2Error):
+    if isinstance(error, ConnectionLost):
+        return Transient(type(error).__name__, 1.0, ambiguous=True)
+    if isinstance(error, StreamReset) and error.error_code == REFUSED_STREAM:
         return Transient(type(error).__name__, None)
+    if isinstance(error, Http2Error):
+        return Transient(type(error).__name__, None, ambiguous=True)
     raise error  # not a delivery outcome: a bug, surface it
 
 

@@ -1,21 +1,43 @@
 """How far a delivery batch got: a lease so one invocation works on it at a time, and per-slice progress.
 
 One small item per batch (``RUN#<key>`` under the publication) holds the number of slices finished, their
-counts so far, and who holds the lease until when. A slice costs one 1-KB write when it finishes, instead
-of a write per target, and a redelivered batch resumes at the first slice not yet recorded. The finish
-moves the counts into the publication in one transaction with marking the batch done, so they count once.
+counts so far, and who holds the lease until when. Taking the lease is one conditional write that also
+returns where the batch stands. A slice costs one 1-KB write when it finishes, instead of a write per
+target, and a redelivered batch resumes at the first slice not yet recorded. The last slice is recorded
+by the finish, which moves the counts into the publication in the same transaction that marks the batch
+done, so they count once: a batch of one slice costs the lease write and the finish.
 """
 
+import time
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from boto3.dynamodb.types import TypeDeserializer
 from botocore.exceptions import ClientError
 
 from push_core.storage.keys import publication_pk
 from push_core.storage.publications import USAGE_ADDITIONS, usage_values
-from push_core.storage.table import ConditionFailed, Update, dynamodb_table, is_conditional_failure, transact_write
+from push_core.storage.table import (
+    ConditionFailed,
+    Put,
+    TransactionItem,
+    Update,
+    dynamodb_table,
+    is_conditional_failure,
+    transact_write,
+)
 from push_core.usage import TRANSACTION_UNITS_PER_ITEM, Usage
+
+
+@dataclass(frozen=True)
+class RetryNote:
+    """The retry a recorded slice asked for: which of its targets (by position), after how long."""
+
+    job_key: str
+    slice_index: int
+    positions: list[int]
+    delay_s: int
 
 
 @dataclass(frozen=True)
@@ -26,10 +48,32 @@ class Progress:
     # The slice a previous holder may have been sending when it vanished (its lease ran out): those
     # targets may have been delivered without being recorded, so they may now be delivered twice.
     interrupted_slice: int | None
+    # The last retry a vanished holder recorded: it may have died before sending it, so it is sent again.
+    unsent_retry: RetryNote | None = None
+    # Counts the recorded slices hold so far.
+    passed: int = 0
+    failed: int = 0
+    duplicates: int = 0
+
+
+@dataclass
+class Tally:
+    """What a batch's slices counted: recorded ones, and those this holder is adding."""
+
+    passed: int = 0
+    failed: int = 0
+    duplicates: int = 0
 
 
 class BatchFinished(Exception):
-    """The batch was already delivered and counted (a redelivered or duplicated message)."""
+    """The batch was already delivered and counted (a redelivered or duplicated message).
+
+    retry: the retry its last slice asked for; the holder may have died before sending it.
+    """
+
+    def __init__(self, job_key: str, retry: "RetryNote | None" = None) -> None:
+        super().__init__(job_key)
+        self.retry = retry
 
 
 class BatchLeased(Exception):
@@ -45,72 +89,122 @@ def _key(app_id: str, publication_id: str, job_key: str) -> dict[str, str]:
 
 
 def claim(app_id: str, publication_id: str, job_key: str, owner: str, now: float, lease_until: float) -> Progress:
-    """Take the batch's lease; raise BatchFinished or BatchLeased when this invocation must not work on it."""
-    table = dynamodb_table()
-    key = _key(app_id, publication_id, job_key)
-    item: dict[str, Any] = table.get_item(Key=key, ConsistentRead=True).get("Item") or {}
-    if item.get("finished"):
-        raise BatchFinished(job_key)
-    holder_until = float(item.get("lease_until", 0))
-    if item.get("owner") and holder_until > now:
-        raise BatchLeased(job_key)
-    next_slice = int(item.get("next_slice", 0))
-    # A holder that recorded no release and whose lease ran out was killed (or timed out) mid-slice.
-    interrupted = next_slice if item.get("owner") else None
+    """Take the batch's lease in one conditional write; BatchFinished or BatchLeased when it is not ours to do.
+
+    The write returns the item as it was, which tells where the batch stands and whether the last
+    holder vanished mid-slice (its lease ran out without a release).
+    """
     try:
-        table.update_item(
-            Key=key,
-            UpdateExpression="SET #owner = :owner, lease_until = :until, next_slice = :next, expires_at = :exp",
-            # Nobody else took it between the read and this write.
-            ConditionExpression="attribute_not_exists(pk) OR (next_slice = :next AND "
-            "(attribute_not_exists(#owner) OR lease_until = :seen))",
-            ExpressionAttributeNames={"#owner": "owner"},
-            ExpressionAttributeValues={
-                ":owner": owner,
-                ":until": Decimal(str(round(lease_until, 3))),
-                ":next": next_slice,
-                ":seen": item.get("lease_until", Decimal(0)),
-                ":exp": int(now) + _EXPIRY_S,
-            },
+        old: dict[str, Any] = (
+            dynamodb_table()
+            .update_item(
+                Key=_key(app_id, publication_id, job_key),
+                UpdateExpression="SET #owner = :owner, lease_until = :until, expires_at = :exp, "
+                "next_slice = if_not_exists(next_slice, :zero)",
+                ConditionExpression="attribute_not_exists(finished) AND "
+                "(attribute_not_exists(#owner) OR lease_until < :now)",
+                ExpressionAttributeNames={"#owner": "owner"},
+                ExpressionAttributeValues={
+                    ":owner": owner,
+                    ":until": Decimal(str(round(lease_until, 3))),
+                    ":now": Decimal(str(round(now, 3))),
+                    ":exp": int(now) + _EXPIRY_S,
+                    ":zero": 0,
+                },
+                ReturnValues="ALL_OLD",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+            .get("Attributes")
+            or {}
         )
     except ClientError as error:
-        if is_conditional_failure(error):
-            raise BatchLeased(job_key) from error
-        raise
-    return Progress(next_slice=next_slice, interrupted_slice=interrupted)
+        if not is_conditional_failure(error):
+            raise
+        current: dict[str, Any] = error.response.get("Item") or {}  # type: ignore[assignment]
+        if "finished" in current:
+            note = current.get("last_retry")
+            raise BatchFinished(
+                job_key, _retry_note(_deserializer.deserialize({"M": note["M"]})) if note else None
+            ) from error
+        raise BatchLeased(job_key) from error
+    next_slice = int(old.get("next_slice", 0))
+    interrupted = next_slice if old.get("owner") else None
+    note = old.get("last_retry") if interrupted is not None else None
+    unsent = _retry_note(note) if note else None
+    return Progress(
+        next_slice=next_slice,
+        interrupted_slice=interrupted,
+        unsent_retry=unsent,
+        passed=int(old.get("passed", 0)),
+        failed=int(old.get("failed", 0)),
+        duplicates=int(old.get("duplicates", 0)),
+    )
 
 
 # Progress items outlive any lease by far, and go with the publication's data.
 _EXPIRY_S = 30 * 86_400
 
 
-def record_slice(
-    app_id: str,
-    publication_id: str,
-    job_key: str,
-    owner: str,
-    slice_index: int,
-    *,
-    passed: int,
-    failed: int,
-    possible_duplicates: int = 0,
-) -> None:
-    """Record that slice_index is done (its follow-ups already sent); LeaseLost if another holder took over."""
-    _update_as_owner(
-        app_id,
-        publication_id,
-        job_key,
-        owner,
+@dataclass(frozen=True)
+class SliceRecord:
+    """How one slice went: its counts, its possible duplicates, and the retry it needs, if any."""
+
+    index: int
+    passed: int
+    failed: int
+    duplicates: int = 0
+    retry: RetryNote | None = None
+
+
+def record_slice(app_id: str, publication_id: str, job_key: str, owner: str, record: SliceRecord) -> None:
+    """Record that a slice is done; LeaseLost if another holder took over.
+
+    A slice that needs a retry registers the retry job in the same transaction (so its targets are
+    counted by exactly one of: this slice's record, or the retry) and notes it, so that a holder taking
+    over after a crash can send it if this one could not.
+    """
+    values: dict[str, Any] = {
+        ":owner": owner,
+        ":after": record.index + 1,
+        ":slice": record.index,
+        ":passed": record.passed,
+        ":failed": record.failed,
+        ":dups": record.duplicates,
+    }
+    progress = Update(
+        _key(app_id, publication_id, job_key),
         "SET next_slice = :after ADD passed :passed, failed :failed, duplicates :dups",
-        "next_slice = :slice",
-        {
-            ":after": slice_index + 1,
-            ":slice": slice_index,
-            ":passed": passed,
-            ":failed": failed,
-            ":dups": possible_duplicates,
-        },
+        condition="#owner = :owner AND next_slice = :slice",
+        names={"#owner": "owner"},
+        values=values,
     )
+    if record.retry is None:
+        _update_as_owner(app_id, publication_id, job_key, owner, progress.expression, "next_slice = :slice", values)
+        return
+    pk = publication_pk(app_id, publication_id)
+    noted = Update(
+        progress.key,
+        "SET next_slice = :after, last_retry = :retry ADD passed :passed, failed :failed, duplicates :dups",
+        condition=progress.condition,
+        names=progress.names,
+        values={**values, ":retry": _retry_value(record.retry)},
+    )
+    try:
+        transact_write(
+            [
+                noted,
+                Put({"pk": pk, "sk": f"JOB#{record.retry.job_key}", "expires_at": int(time.time()) + _EXPIRY_S}),
+                Update(
+                    {"pk": pk, "sk": "PUB"},
+                    "ADD expand_jobs :one",
+                    condition="attribute_exists(pk)",
+                    values={":one": 1},
+                ),
+            ]
+        )
+    except ConditionFailed as failure:
+        # Another holder took over, or the publication is gone: either way this invocation stops here.
+        raise LeaseLost(job_key) from failure
 
 
 def release(app_id: str, publication_id: str, job_key: str, owner: str) -> None:
@@ -134,7 +228,7 @@ def _update_as_owner(
             UpdateExpression=expression,
             ConditionExpression="#owner = :owner" + (f" AND {condition}" if condition else ""),
             ExpressionAttributeNames={"#owner": "owner"},
-            ExpressionAttributeValues={":owner": owner, **(values or {})},
+            ExpressionAttributeValues={**(values or {}), ":owner": owner},
         )
     except ClientError as error:
         if is_conditional_failure(error):
@@ -142,51 +236,84 @@ def _update_as_owner(
         raise
 
 
-# The finish transaction (two updates) is metered by formula: it is the batch's last call.
-_FINISH_WRITE_UNITS = 2 * TRANSACTION_UNITS_PER_ITEM
+# The finish transaction is metered by formula: it is the batch's last call.
+def _finish_write_units(items: int) -> int:
+    return items * TRANSACTION_UNITS_PER_ITEM
 
 
-def finish(app_id: str, publication_id: str, job_key: str, owner: str, used: Usage) -> bool:
-    """Mark the batch done and add its counts (and the AWS usage it caused) to the publication, once.
-
-    The counts are read back from the progress item inside the same transaction's condition, so what the
-    publication gains is exactly what the slices recorded.
+def finish(
+    app_id: str,
+    publication_id: str,
+    job_key: str,
+    owner: str,
+    last: SliceRecord,
+    total: Tally,
+    used: Usage,
+) -> bool:
+    """Record the last slice and mark the batch done, adding every slice's counts (and the AWS usage the
+    batch caused) to the publication, in one transaction: counted exactly once. The last slice's retry,
+    if any, is registered in the same transaction. False when the publication is gone.
     """
-    table = dynamodb_table()
-    key = _key(app_id, publication_id, job_key)
-    item: dict[str, Any] = table.get_item(Key=key, ConsistentRead=True).get("Item") or {}
-    if item.get("owner") != owner or item.get("finished"):
-        raise LeaseLost(job_key)
-    passed, failed, dups = (int(item.get(name, 0)) for name in ("passed", "failed", "duplicates"))
     pk = publication_pk(app_id, publication_id)
-    try:
-        transact_write(
-            [
-                Update(
-                    key,
-                    "SET finished = :yes REMOVE #owner, lease_until",
-                    # Unchanged since the read: the counts below are the recorded ones.
-                    condition="#owner = :owner AND next_slice = :next AND attribute_not_exists(finished)",
-                    names={"#owner": "owner"},
-                    values={":yes": True, ":owner": owner, ":next": item["next_slice"]},
-                ),
-                Update(
-                    {"pk": pk, "sk": "PUB"},
-                    "ADD passed :passed, failed :failed, possible_duplicates :dups, expand_jobs_done :one, "
-                    + USAGE_ADDITIONS,
-                    condition="attribute_exists(pk)",
-                    values={
-                        ":passed": passed,
-                        ":failed": failed,
-                        ":dups": dups,
-                        ":one": 1,
-                        **usage_values(used, _FINISH_WRITE_UNITS),
-                    },
-                ),
-            ]
+    retry = last.retry
+    run_values: dict[str, Any] = {":yes": True, ":owner": owner, ":slice": last.index, ":after": last.index + 1}
+    run_set = "SET finished = :yes, next_slice = :after"
+    ops: list[TransactionItem] = []
+    if retry is not None:
+        run_set += ", last_retry = :retry"
+        run_values[":retry"] = _retry_value(retry)
+        ops.append(Put({"pk": pk, "sk": f"JOB#{retry.job_key}", "expires_at": int(time.time()) + _EXPIRY_S}))
+    ops.insert(
+        0,
+        Update(
+            _key(app_id, publication_id, job_key),
+            run_set + " REMOVE #owner, lease_until",
+            condition="#owner = :owner AND next_slice = :slice",
+            names={"#owner": "owner"},
+            values=run_values,
+        ),
+    )
+    ops.append(
+        Update(
+            {"pk": pk, "sk": "PUB"},
+            "ADD passed :passed, failed :failed, possible_duplicates :dups, expand_jobs_done :one, "
+            "expand_jobs :retries, " + USAGE_ADDITIONS,
+            condition="attribute_exists(pk)",
+            values={
+                ":passed": total.passed,
+                ":failed": total.failed,
+                ":dups": total.duplicates,
+                ":one": 1,
+                ":retries": 1 if retry is not None else 0,
+                **usage_values(used, _finish_write_units(len(ops) + 1)),
+            },
         )
+    )
+    try:
+        transact_write(ops)
     except ConditionFailed as failure:
         if 0 in failure.failed_indexes:
             raise LeaseLost(job_key) from failure
         return False  # the publication is gone (expired, or its app deleted)
     return True
+
+
+def _retry_note(value: dict[str, Any]) -> RetryNote:
+    return RetryNote(
+        job_key=str(value["job_key"]),
+        slice_index=int(value["slice"]),
+        positions=[int(p) for p in value["positions"]],
+        delay_s=int(value["delay_s"]),
+    )
+
+
+_deserializer = TypeDeserializer()
+
+
+def _retry_value(retry: RetryNote) -> dict[str, Any]:
+    return {
+        "job_key": retry.job_key,
+        "slice": retry.slice_index,
+        "positions": retry.positions,
+        "delay_s": retry.delay_s,
+    }

@@ -1,9 +1,11 @@
 """The boto3 handles, built once per container and injectable for tests."""
 
+import random
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import boto3
 from boto3.dynamodb.types import TypeSerializer
@@ -146,17 +148,43 @@ def _transaction_entry(table_name: str, op: TransactionItem) -> dict[str, Any]:
     return {kind: entry}
 
 
+# Transactions that touch a hot item (a publication's counters, written by every job of a large
+# fan-out at once) can be cancelled for a conflict with another write in flight; boto3's retries do not
+# cover that, so these do, with jittered back-off, before giving up as throttled.
+_CONFLICT_ATTEMPTS = 8
+_CONFLICT_BACKOFF_S = 0.02
+
+
+def _is_conflict(error: ClientError) -> bool:
+    if error.response.get("Error", {}).get("Code", "") != "TransactionCanceledException":
+        return False
+    reasons: list[dict[str, Any]] = error.response.get("CancellationReasons", [])  # type: ignore[assignment]
+    codes = {r.get("Code") for r in reasons}
+    return "TransactionConflict" in codes and "ConditionalCheckFailed" not in codes
+
+
 def transact_write(ops: Sequence[TransactionItem], table_name: str | None = None) -> None:
     """Write all of ops or none of them; ConditionFailed names the items whose condition was false."""
     name = table_name or get_settings().table_name
-    try:
-        dynamodb_client().transact_write_items(
-            TransactItems=[_transaction_entry(name, op) for op in ops]  # type: ignore[misc]
-        )
-    except ClientError as error:
-        if is_conditional_failure(error):
-            reasons = error.response.get("CancellationReasons", [])
-            failed = [i for i, r in enumerate(reasons) if r.get("Code") == "ConditionalCheckFailed"]
-            raise ConditionFailed(failed) from error
-        raise_if_throttled(error)
-        raise
+    items = [_transaction_entry(name, op) for op in ops]
+    for attempt in range(_CONFLICT_ATTEMPTS):
+        try:
+            dynamodb_client().transact_write_items(TransactItems=items)  # type: ignore[arg-type]
+            return
+        except ClientError as error:
+            if _is_conflict(error) and attempt + 1 < _CONFLICT_ATTEMPTS:
+                time.sleep(random.uniform(0, _CONFLICT_BACKOFF_S * 2**attempt))  # noqa: S311 - jitter
+                continue
+            _raise_transaction_error(error)
+
+
+def _raise_transaction_error(error: ClientError) -> NoReturn:
+    """The error a failed transaction means to a caller."""
+    if is_conditional_failure(error):
+        reasons = error.response.get("CancellationReasons", [])
+        failed = [i for i, r in enumerate(reasons) if r.get("Code") == "ConditionalCheckFailed"]
+        raise ConditionFailed(failed) from error
+    if _is_conflict(error):
+        raise ServiceUnavailable("The data store is busy; retry shortly.") from error
+    raise_if_throttled(error)
+    raise error
