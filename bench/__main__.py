@@ -1,9 +1,14 @@
-"""`make bench`: pushlane's delivery path against aioapns, firebase-admin and pywebpush.
+"""`make bench`: pushlane's delivery path against aioapns, firebase-admin and pywebpush, then the scale model.
 
 Every side sends the same N notifications (default 20,000) to the same loopback emulator in the same
 run, each side in its own process pinned to one core, the emulators pinned to the other. Reported:
 notifications per CPU-second of the sending process, and pushlane's ratio over each peer. Results go
 to bench/results.json and a plot to bench/results.png.
+
+After the APNs comparison, the scale model (bench/scale_model.py) fans one publication out to 10k-1M
+synthetic subscribers: calls, cost per million deliveries and modeled wall time on AWS, checked against
+a real fan-out on moto (bench/scale.png). `--scale-only` runs just that, from the APNs figure already in
+results.json, in a minute or two.
 """
 
 import argparse
@@ -102,8 +107,19 @@ def main() -> int:
         "--repeat", type=int, default=int(os.environ.get("BENCH_REPEAT", "3")),
         help="runs per side; the least CPU of them counts for every side alike (the machine is shared)",
     )  # fmt: skip
-    parser.add_argument("--cost-devices", type=int, default=int(os.environ.get("BENCH_COST_DEVICES", "2000")))
+    parser.add_argument(
+        "--cost-devices", type=int, default=int(os.environ.get("BENCH_COST_DEVICES", "2000")),
+        help="devices of the real fan-out on moto that checks the scale model's call counting (0: skip)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--scale-only", action="store_true",
+        help="skip the peer comparisons: only the scale model and cost per million (python -m bench.scale_model)",
+    )  # fmt: skip
     args = parser.parse_args()
+    if args.scale_only:
+        from bench import scale_model
+
+        return scale_model.main(["--cross-check", str(args.cost_devices)])
     client_cpu, emulator_cpu = _cpus()
     sys.path.insert(0, str(REPO / "layers" / "push_core"))
     from push_core.providers.webpush.vapid import generate_vapid_key
@@ -166,35 +182,31 @@ def main() -> int:
             results[name] = round(ratio, 2)
             print(f"{name:24} ratio {ratio:.1f}x")
         os.unlink(handle.name)
-        if "apns_vs_aioapns" in results["details"] and args.cost_devices:
-            from bench import fanout_cost
+        if "apns_vs_aioapns" in results["details"]:
+            from bench import fanout_cost, scale_model
 
-            _admin(session, emulators["apns"]["url"], "reset", {"ledger": True, "faults": False, "dead": False})
-            measured = fanout_cost.measure(emulators, args.cost_devices)
+            cross_check = None
+            if args.cost_devices:
+                _admin(session, emulators["apns"]["url"], "reset", {"ledger": True, "faults": False, "dead": False})
+                cross_check = fanout_cost.cross_check(fanout_cost.measure(emulators, args.cost_devices))
             cpu_per_delivery = 1 / results["details"]["apns_vs_aioapns"]["pushlane"]["per_cpu_s"]
-            cost = fanout_cost.model(measured, cpu_per_delivery)
-            results["cost_model"] = cost
-            results["cost_per_million_usd"] = round(cost["cost_per_million_usd"], 5)
-            print(
-                f"\nAWS cost per million APNs deliveries (prices of {cost['prices_date']}, "
-                f"{cost['deliveries_measured']:,} deliveries through the real fan-out on moto):"
-            )
-            for item, dollars in cost["cost_breakdown_per_million_usd"].items():
-                print(f"  {item:18} ${dollars:.5f}")
-            print(
-                f"  {'total':18} ${cost['cost_per_million_usd']:.5f}   (SNS mobile push: "
-                f"${cost['sns_mobile_push_per_million_usd']:.2f})"
-            )
-            for call, count in cost["calls_per_million"].items():
-                print(f"  {call:22} {count:12,.0f} per million deliveries")
+            results.update(scale_model.run(cpu_per_delivery=cpu_per_delivery, cross_check=cross_check))
+            scale_model.report(results)
     finally:
         process.terminate()
         process.wait(timeout=30)
     previous = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
-    RESULTS.write_text(json.dumps({**previous, **results}, indent=2) + "\n")
+    # --only re-measures some comparisons: the others' details stay.
+    details = {**previous.get("details", {}), **results["details"]}
+    RESULTS.write_text(json.dumps({**previous, **results, "details": details}, indent=2) + "\n")
     if not args.only:
         _plot(results)
         print(f"wrote {RESULTS.relative_to(REPO)} and {PLOT.relative_to(REPO)}")
+    if "scale_model" in results:
+        from bench import scale_model
+
+        scale_model.plot(results)
+        print(f"wrote {scale_model.PLOT.relative_to(REPO)}")
     return 0
 
 

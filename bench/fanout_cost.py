@@ -1,29 +1,77 @@
-"""Cost per million APNs deliveries, from the AWS calls a real fan-out makes.
+"""What a fan-out costs on AWS: a real run on moto to check the call counting, and dollars from the calls.
 
-The real publish and fan-out handlers run on moto (the stack built from template.yaml) and deliver
-to the APNs emulator; the publication's usage counters (metered from the boto3 calls themselves) give
-DynamoDB units and SQS requests per delivery. SQS receives and deletes, made by the Lambda event
-source rather than our code, are added per job (one receive and one delete per batch of 10 jobs,
-counted generously as one each per job). Lambda time is the CPU per delivery the APNs benchmark
-measured, plus a wall-time allowance per job for round trips.
+``measure`` runs the real publish, expand and deliver handlers on moto (the stack built from
+template.yaml) against the APNs emulator and reads back each publication's metered usage and the
+subscription items it went through. ``cross_check`` counts the same publications with bench/calls.py
+under moto's capacity rules: the counting is right when the two agree. ``dollars`` prices the calls
+of the two-stage design, as bench/scale_model.py counts them under DynamoDB's billing rules, together
+with the Lambda time its timeline models.
 """
 
 import json
 import os
 import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import asdict
 from typing import Any
 
 from bench import prices
+from bench.calls import MOTO, Message, Shape, Tally, count, item_bytes, plan_shard
 
-MEMORY_GB = 1.0  # FanoutFunction's MemorySize in template.yaml
-# Each job also waits for its provider round trips (all its sends are in flight together) and for its
-# DynamoDB/SQS calls: a generous allowance of wall time per job on top of the measured CPU.
-WAIT_PER_JOB_S = 0.25
-JOBS_PER_INVOCATION = 10  # the SQS event source's BatchSize
+# Every invocation writes Lambda's START/END/REPORT lines and one Powertools metrics blob; an expand
+# job adds its "expanded a page" line. About 1.5 KB each (an assumption, not measured).
+LOG_BYTES_PER_INVOCATION = 1_500
+# X-Ray's default sampling rule: the first request each second, then 5 % of the rest.
+XRAY_RESERVOIR_PER_S = 1.0
+XRAY_FIXED_RATE = 0.05
+# The moto run publishes to "all" (every device) and, when asked, to "few" (every few_every-th device).
+TOPICS = ("all", "few")
 
 
-def measure(emulators: dict[str, Any], devices: int) -> dict[str, Any]:
-    """Publish to `devices` APNs devices through the real handlers on moto; return counted usage."""
+def _forget_container_state() -> None:
+    """A fresh execution environment: no cached settings, clients, credentials or providers."""
+    from aws_lambda_powertools.utilities import parameters
+
+    from push_core import credentials, delivery, idempotency, queueing
+    from push_core.config import get_settings
+    from push_core.storage.table import reset_clients
+
+    get_settings.cache_clear()
+    reset_clients()
+    queueing.sqs_client.cache_clear()
+    credentials.secrets_client.cache_clear()
+    delivery.delivery_service.cache_clear()
+    idempotency._persistence.cache_clear()
+    parameters.clear_caches()  # type: ignore[no-untyped-call]
+
+
+@contextmanager
+def _isolated() -> Iterator[None]:
+    saved = dict(os.environ)
+    _forget_container_state()
+    try:
+        yield
+    finally:
+        _forget_container_state()
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def measure(
+    emulators: Mapping[str, Any],
+    devices: int,
+    *,
+    topic_shards: int | None = None,
+    environment: Mapping[str, str] | None = None,
+    few_every: int = 0,
+) -> dict[str, Any]:
+    """Publish to `devices` APNs devices through the real handlers on moto; return usage and audiences.
+
+    topic_shards overrides the template's TopicShards, environment the functions' settings
+    (EXPAND_PAGE_SIZE, ...); with few_every, every few_every-th device is also on topic "few", which is
+    published too, so that small shards take the inline path.
+    """
     from moto import mock_aws
     from werkzeug.test import Client
 
@@ -34,60 +82,75 @@ def measure(emulators: dict[str, Any], devices: int) -> dict[str, Any]:
     from local_stack.stack import deploy
     from local_stack.template import load_sam_app
     from push_core.auth import new_admin_key
+    from push_core.config import get_settings
+    from push_core.models import MessageContent
 
-    use_fake_aws_environment()
-    admin = new_admin_key()
-    parameters = {
-        "AdminKeySha256": admin.sha256,
-        "ApnsProductionUrl": emulators["apns"]["url"],
-        "ApnsSandboxUrl": emulators["apns"]["url"],
-        "ProviderCaBundle": emulators["ca_path"],
-        "AllowLoopbackTargets": "true",
-    }
-    with mock_aws():
-        app = load_sam_app(parameters=parameters)
-        stack = deploy(app, parameters)
-        functions = load_functions(app, stack, LOCAL_ENV_OVERRIDES)
-        pollers = [
-            SqsEventSourcePoller(s, stack.queue_urls[s.queue], stack.queue_arns[s.queue], functions[s.function])
-            for s in app.sqs_sources
-        ]
-        client = Client(Gateway(app.routes, functions))
-
-        def call(method: str, path: str, key: str, body: Any) -> Any:
-            response = client.open(path, method=method, json=body, headers={"Authorization": f"Bearer {key}"})
-            assert response.status_code < 300, response.get_data(as_text=True)
-            return json.loads(response.get_data(as_text=True))
-
-        created = call("POST", "/v1/apps", admin.token, {"name": "cost"})
-        secret, public = created["secret_key"]["key"], created["public_key"]["key"]
-        key = emulators["apns"]["key"]
-        credentials = {
-            "platform": "apns",
-            "topic": key["topics"][0],
-            "team_id": key["team_id"],
-            "key_id": key["key_id"],
-            "private_key": key["private_key_pem"],
+    with _isolated():
+        use_fake_aws_environment()
+        admin = new_admin_key()
+        parameters = {
+            "AdminKeySha256": admin.sha256,
+            "ApnsProductionUrl": emulators["apns"]["url"],
+            "ApnsSandboxUrl": emulators["apns"]["url"],
+            "ProviderCaBundle": emulators["ca_path"],
+            "AllowLoopbackTargets": "true",
+            **({"TopicShards": str(topic_shards)} if topic_shards else {}),
         }
-        call("PUT", f"/v1/apps/{created['app']['id']}/credentials", secret, credentials)
-        # A few devices through the API, the rest written straight to the table in batches: moto's
-        # transactions copy the whole table, and registration cost is not part of the cost per delivery.
-        for i in range(min(devices, 20)):
-            device = call("POST", "/v1/devices", public, {"platform": "apns", "token": f"{i:064x}"})
-            call("PUT", f"/v1/devices/{device['device']['id']}/topics/all", secret, None)
-        _seed_devices(
-            created["app"]["id"], range(20, devices), int(stack.function_environments["FanoutFunction"]["TOPIC_SHARDS"])
-        )
-        message = call("POST", "/v1/messages", secret, {"topics": ["all"], "title": "Sale", "body": "Today only"})
-        started = time.perf_counter()
-        drain(pollers, timeout_s=600)
-        wall = time.perf_counter() - started
-        report = call("GET", f"/v1/messages/{message['id']}", secret, None)
-    os.environ.pop("AWS_ENDPOINT_URL", None)
-    return {"devices": devices, "report": report, "drain_wall_s": wall}
+        with mock_aws():
+            app = load_sam_app(parameters=parameters)
+            stack = deploy(app, parameters)
+            functions = load_functions(app, stack, {**LOCAL_ENV_OVERRIDES, **(environment or {})})
+            pollers = [
+                SqsEventSourcePoller(s, stack.queue_urls[s.queue], stack.queue_arns[s.queue], functions[s.function])
+                for s in app.sqs_sources
+            ]
+            client = Client(Gateway(app.routes, functions))
+
+            def call(method: str, path: str, key: str, body: Any) -> Any:
+                response = client.open(path, method=method, json=body, headers={"Authorization": f"Bearer {key}"})
+                assert response.status_code < 300, response.get_data(as_text=True)
+                return json.loads(response.get_data(as_text=True))
+
+            created = call("POST", "/v1/apps", admin.token, {"name": "cost"})
+            app_id, secret, public = created["app"]["id"], created["secret_key"]["key"], created["public_key"]["key"]
+            key = emulators["apns"]["key"]
+            credentials = {
+                "platform": "apns",
+                "topic": key["topics"][0],
+                "team_id": key["team_id"],
+                "key_id": key["key_id"],
+                "private_key": key["private_key_pem"],
+            }
+            call("PUT", f"/v1/apps/{app_id}/credentials", secret, credentials)
+            # A few devices through the API, the rest written straight to the table in batches: moto's
+            # transactions copy the whole table, and registration cost is not part of the cost per delivery.
+            for i in range(min(devices, 20)):
+                device = call("POST", "/v1/devices", public, {"platform": "apns", "token": f"{i:064x}"})
+                call("PUT", f"/v1/devices/{device['device']['id']}/topics/all", secret, None)
+            shards = int(stack.function_environments["FanoutFunction"]["TOPIC_SHARDS"])
+            _seed_devices(app_id, range(20, devices), shards, few_every)
+            content = {"title": "Sale", "body": "Today only"}
+            topics = TOPICS if few_every else TOPICS[:1]
+            published = {t: call("POST", "/v1/messages", secret, {"topics": [t], **content}) for t in topics}
+            started = time.perf_counter()
+            drain(pollers, timeout_s=600)
+            wall = time.perf_counter() - started
+            reports = {t: call("GET", f"/v1/messages/{m['id']}", secret, None) for t, m in published.items()}
+            shape = Shape.of(get_settings())
+            audiences = {t: _audience(app_id, t, shards) for t in topics}
+    return {
+        "devices": devices,
+        "topic_shards": shards,
+        "app_id": app_id,
+        "content": MessageContent.model_validate(content),
+        "reports": reports,
+        "audiences": audiences,
+        "shape": shape,
+        "drain_wall_s": wall,
+    }
 
 
-def _seed_devices(app_id: str, numbers: range, shards: int) -> None:
+def _seed_devices(app_id: str, numbers: range, shards: int, few_every: int) -> None:
     """Subscribed APNs devices written as the registry would store them, in batch writes."""
     from push_core.identifiers import new_sortable_id
     from push_core.models import DeviceRecord, Platform
@@ -110,41 +173,83 @@ def _seed_devices(app_id: str, numbers: range, shards: int) -> None:
             batch.put_item(
                 Item={"pk": device_pk(app_id, device.device_id), "sk": "DEV", **device.model_dump(exclude_none=True)}
             )
-            batch.put_item(Item=subscription_item(device, "all", shards))
-            batch.put_item(Item={"pk": device_pk(app_id, device.device_id), "sk": "SUB#all", "created_at": 0})
+            for topic in TOPICS if few_every and i % few_every == 0 else TOPICS[:1]:
+                batch.put_item(Item=subscription_item(device, topic, shards))
+                batch.put_item(Item={"pk": device_pk(app_id, device.device_id), "sk": f"SUB#{topic}", "created_at": 0})
 
 
-def model(measured: dict[str, Any], cpu_s_per_delivery: float) -> dict[str, Any]:
-    """Dollars per million deliveries from the counted usage and the measured CPU per delivery."""
-    report = measured["report"]
-    usage = report["usage"]
-    delivered = report["passed"]
-    assert delivered == measured["devices"], report
-    jobs = usage["fanout_jobs"]
-    per_million = 1_000_000 / delivered
-    invocations = jobs / JOBS_PER_INVOCATION
-    sqs = usage["sqs_requests"] + 2 * jobs + 1  # + receive and delete per job, + the publish's send
-    lambda_seconds = delivered * cpu_s_per_delivery + jobs * WAIT_PER_JOB_S
-    costs = {
-        "lambda_requests": invocations * prices.LAMBDA_PER_REQUEST,
-        "lambda_duration": lambda_seconds * MEMORY_GB * prices.LAMBDA_PER_GB_SECOND_ARM64,
-        "sqs": sqs * prices.SQS_PER_REQUEST,
-        "dynamodb_reads": usage["dynamodb_read_units"] * prices.DYNAMODB_PER_READ_UNIT,
-        "dynamodb_writes": usage["dynamodb_write_units"] * prices.DYNAMODB_PER_WRITE_UNIT,
-    }
-    per_million_costs = {name: value * per_million for name, value in costs.items()}
+def _audience(app_id: str, topic: str, shards: int) -> list[tuple[list[int], list[int]]]:
+    """Each shard's subscriptions as the fan-out met them: item bytes and packed target bytes, in order."""
+    from boto3.dynamodb.conditions import Key
+
+    from push_core.storage.keys import topic_pk
+    from push_core.storage.subscriptions import subscriber_page
+    from push_core.storage.table import dynamodb_table
+
+    audience = []
+    for shard in range(shards):
+        items = dynamodb_table().query(KeyConditionExpression=Key("pk").eq(topic_pk(app_id, topic, shard)))["Items"]
+        targets = subscriber_page(app_id, topic, shard, None, 100_000).targets  # the fan-out's own reading
+        assert [t.device_id for t in targets] == [str(i["device_id"]) for i in items]
+        audience.append(
+            ([item_bytes(i) for i in items], [len(t.model_dump_json(exclude_none=True)) + 1 for t in targets])
+        )
+    return audience
+
+
+def cross_check(measured: Mapping[str, Any]) -> dict[str, Any]:
+    """The metered usage of the moto run beside the same publications counted by bench/calls.py."""
+    shape: Shape = measured["shape"]
+    reports: Mapping[str, Any] = measured["reports"]
+    tallies: dict[str, Tally] = {}
+    slices = chain = per_page = 0
+    for topic, report in reports.items():
+        message = Message(measured["app_id"], report["id"], report["created_at"], measured["content"], topic)
+        plans = [
+            plan_shard(shard, items, targets, shape, message, MOTO)
+            for shard, (items, targets) in enumerate(measured["audiences"][topic])
+        ]
+        tallies[topic] = count(plans, shape, message, MOTO)
+        slices = max([slices, *(-(-b // shape.slice_size) for plan in plans for p in plan for b in p.batch_targets)])
+        chain = max([chain, *(len(plan) for plan in plans)])
+        per_page = max([per_page, *(len(p.batch_targets) for plan in plans for p in plan)])
+    names = ("dynamodb_requests", "dynamodb_read_units", "dynamodb_write_units", "sqs_requests", "fanout_jobs")
+    metered = {n: float(sum(r["usage"][n] for r in reports.values())) for n in names}
+    analytic = {n: float(sum(t.metered()[n] for t in tallies.values())) for n in names}
+    # One process plays every container: the APNs token is read, minted and stored once in the run.
+    analytic["dynamodb_requests"] += 2
+    analytic["dynamodb_read_units"] += MOTO.strong_read(0)
+    analytic["dynamodb_write_units"] += MOTO.put(0)
+    pages = sum(t.expand_jobs for t in tallies.values())
+    batches = sum(t.delivery_batches for t in tallies.values())
     return {
-        "prices_date": prices.PRICES_DATE,
-        "deliveries_measured": delivered,
-        "calls_per_million": {
-            "dynamodb_requests": usage["dynamodb_requests"] * per_million,
-            "dynamodb_read_units": usage["dynamodb_read_units"] * per_million,
-            "dynamodb_write_units": usage["dynamodb_write_units"] * per_million,
-            "sqs_requests": sqs * per_million,
-            "lambda_invocations": invocations * per_million,
-            "fanout_jobs": jobs * per_million,
-        },
-        "cost_breakdown_per_million_usd": per_million_costs,
-        "cost_per_million_usd": sum(per_million_costs.values()),
-        "sns_mobile_push_per_million_usd": prices.SNS_MOBILE_PUSH_PER_DELIVERY * 1_000_000,
+        "devices": measured["devices"],
+        "publications": {t: {"total": r["total"], "passed": r["passed"]} for t, r in reports.items()},
+        "shape": asdict(shape),
+        "expand_jobs": pages,
+        "delivery_batches": batches,
+        "inline_batches": sum(t.inline_batches for t in tallies.values()),
+        "max_pages_per_shard": chain,
+        "max_batches_per_page": per_page,
+        "max_slices_per_batch": slices,
+        "metered": metered,
+        "analytic": analytic,
+        "match": all(abs(metered[n] - analytic[n]) < 0.01 for n in names),
+    }
+
+
+def dollars(tally: Tally, lambda_gb_seconds: float, wall_s: float) -> dict[str, float]:
+    """The AWS bill of one publication's fan-out, by service."""
+    billed = tally.billed()
+    invocations = billed["lambda_invocations"]
+    traces = min(invocations, XRAY_RESERVOIR_PER_S * wall_s + XRAY_FIXED_RATE * invocations)
+    return {
+        "lambda_requests": invocations * prices.LAMBDA_PER_REQUEST,
+        "lambda_duration": lambda_gb_seconds * prices.LAMBDA_PER_GB_SECOND_ARM64,
+        "sqs": billed["sqs_requests"] * prices.SQS_PER_REQUEST,
+        "dynamodb_reads": billed["dynamodb_read_units"] * prices.DYNAMODB_PER_READ_UNIT,
+        "dynamodb_writes": billed["dynamodb_write_units"] * prices.DYNAMODB_PER_WRITE_UNIT,
+        "secrets_manager": billed["secrets_manager_requests"] * prices.SECRETS_MANAGER_PER_REQUEST,
+        "cloudwatch_logs": invocations * LOG_BYTES_PER_INVOCATION / 1e9 * prices.CLOUDWATCH_LOGS_PER_GB,
+        "xray_traces": traces * prices.XRAY_PER_TRACE,
     }
