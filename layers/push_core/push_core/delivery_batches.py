@@ -1,11 +1,14 @@
 """Stage two of the fan-out: deliver a packed batch, slice by slice, never sending a recorded slice again.
 
 A batch is worked on under a lease (one invocation at a time, so a duplicated SQS message does not send
-twice). After each slice its follow-ups go out (dead targets to feedback, transient ones to a delayed
-retry batch), then the slice is recorded: one small write per slice, not one per target. A redelivered
-batch resumes after the last recorded slice. The one window left is "the provider accepted, then the
-process died before the slice was recorded": at most one slice, and the invocation that takes the batch
-over counts it (``possible_duplicates`` on the publication) and logs which devices it was.
+twice). After each slice its dead targets go to feedback and the slice is recorded, with the positions
+of its transient targets: one small write per slice, not one per target. The finish records the last
+slice, counts the batch into its publication and registers one delayed retry batch for every transient
+target, in one transaction; then the retry is sent. A redelivered batch resumes after the last recorded
+slice. The one window left is "the provider accepted, then the process died before the slice was
+recorded": at most one slice, and the invocation that takes the batch over counts it
+(``possible_duplicates`` on the publication) and logs which devices it was. Requests in flight on a
+connection that broke are counted and logged the same way.
 """
 
 import random
@@ -78,37 +81,24 @@ def _report_dead_and_receipts(job: DeliveryJob, report: DeliveryReport, now: int
         receipt_store.write(job.app_id, job.publication_id, report.receipts, expires_at)
 
 
-def _retry_note(job: DeliveryJob, slice_index: int, part: list[Target], report: DeliveryReport) -> RetryNote | None:
-    """The retry a slice needs, by the positions of its transient targets (so any holder can rebuild it)."""
-    if not report.retry:
-        return None
-    position = {target.device_id: index for index, target in enumerate(part)}
-    retry = _retry_job(job, slice_index, [])
-    return RetryNote(
-        job_key=retry.job_key,
-        slice_index=slice_index,
-        positions=[position[target.device_id] for target in report.retry],
-        delay_s=retry_delay_s(job.attempt, report.retry_after_s),
-    )
-
-
-def _retry_job(job: DeliveryJob, slice_index: int, targets: list[Target]) -> DeliveryJob:
+def _retry_job(job: DeliveryJob, targets: list[Target]) -> DeliveryJob:
+    """The batch's one retry: what its slices left over, keyed by the batch (unique down every chain)."""
     return DeliveryJob(
         app_id=job.app_id,
         publication_id=job.publication_id,
         created_at=job.created_at,
         content=job.content,
         targets=targets,
-        origin=job.job_key,  # keyed by parent and slice: unique down every chain of retries
-        index=slice_index,
+        origin=job.job_key,
+        index=0,
         attempt=job.attempt + 1,
     )
 
 
-def _send_retry(job: DeliveryJob, parts: list[list[Target]], note: RetryNote) -> None:
-    """Queue a recorded retry (again, after a takeover: its key makes a second copy harmless)."""
+def _send_retry(job: DeliveryJob, note: RetryNote) -> None:
+    """Queue the batch's registered retry (again, after a takeover: its key makes a second copy harmless)."""
     settings = get_settings()
-    retry = _retry_job(job, note.slice_index, [parts[note.slice_index][p] for p in note.positions])
+    retry = _retry_job(job, [job.targets[p] for p in note.positions])
     send_jobs(settings.delivery_queue_url, [retry], delay_s=note.delay_s, limit_bytes=settings.job_message_bytes)
 
 
@@ -155,7 +145,7 @@ def deliver_slices(job: DeliveryJob, used: usage.Usage, remaining_s: RemainingTi
     except batch_progress.BatchFinished as finished:
         logger.info("delivery batch already done", extra={"job_key": job.job_key})
         if finished.retry is not None:  # its holder may have died between the finish and sending it
-            _send_retry(job, slices(job.targets), finished.retry)
+            _send_retry(job, finished.retry)
         return
     except batch_progress.BatchLeased:
         logger.info("delivery batch held by another invocation", extra={"job_key": job.job_key})
@@ -165,13 +155,14 @@ def deliver_slices(job: DeliveryJob, used: usage.Usage, remaining_s: RemainingTi
     if progress.interrupted_slice is not None and progress.interrupted_slice < len(parts):
         window = [t.device_id for t in parts[progress.interrupted_slice]]
         carried = _possible_duplicates(job, "an earlier invocation died while sending this slice", window)
-    if progress.unsent_retry is not None:
-        _send_retry(job, parts, progress.unsent_retry)
     now = int(started)
     expires_at = now + settings.publication_ttl_days * DAY_SECONDS
     message = InboxMessage(message_id=job.publication_id, content=job.content, created_at=job.created_at)
     inbox_expires_at = now + settings.inbox_ttl_days * DAY_SECONDS
     total = batch_progress.Tally(progress.passed, progress.failed, progress.duplicates)
+    position = {target.device_id: index for index, target in enumerate(job.targets)}
+    retry_positions = list(progress.retry_positions)
+    retry_delay = progress.retry_delay_s
     try:
         for index in range(progress.next_slice, len(parts)):
             if index > progress.next_slice and left() < HANDBACK_MARGIN_S:
@@ -190,21 +181,26 @@ def deliver_slices(job: DeliveryJob, used: usage.Usage, remaining_s: RemainingTi
                 doubtful += _possible_duplicates(
                     job, "the connection broke with these requests in flight", [t.device_id for t in report.ambiguous]
                 )
-            note = _retry_note(job, index, parts[index], report)
-            record = SliceRecord(index, report.passed, report.failed, doubtful, note)
+            left_over = tuple(position[target.device_id] for target in report.retry)
+            if left_over:
+                retry_positions += left_over
+                retry_delay = max(retry_delay, retry_delay_s(job.attempt, report.retry_after_s))
+            record = SliceRecord(index, report.passed, report.failed, doubtful, left_over, retry_delay)
             total.passed += report.passed
             total.failed += report.failed
             total.duplicates += doubtful
-            if index + 1 < len(parts):
-                batch_progress.record_slice(job.app_id, job.publication_id, job.job_key, owner, record)
-            else:  # the last slice is recorded by the finish itself: one write fewer per batch
-                batch_progress.finish(job.app_id, job.publication_id, job.job_key, owner, record, total, used)
             carried = 0
-            if note is not None:
-                _send_retry(job, parts, note)
             metrics.add_metric(name="Deliveries", unit="Count", value=report.passed)
             metrics.add_metric(name="FailedDeliveries", unit="Count", value=report.failed)
             metrics.add_metric(name="Retries", unit="Count", value=len(report.retry))
+            if index + 1 < len(parts):
+                batch_progress.record_slice(job.app_id, job.publication_id, job.job_key, owner, record)
+                continue
+            # The last slice is recorded by the finish itself, with the batch's one retry registered.
+            note = RetryNote(_retry_job(job, []).job_key, retry_positions, retry_delay) if retry_positions else None
+            batch_progress.finish(job.app_id, job.publication_id, job.job_key, owner, record, total, used, note)
+            if note is not None:
+                _send_retry(job, note)
     except batch_progress.LeaseLost:
         # Ran past the lease: the new holder resumes from what was recorded and counts the overlap.
         logger.warning("lost the lease on a delivery batch", extra={"job_key": job.job_key})

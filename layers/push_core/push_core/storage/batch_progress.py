@@ -32,10 +32,9 @@ from push_core.usage import TRANSACTION_UNITS_PER_ITEM, Usage
 
 @dataclass(frozen=True)
 class RetryNote:
-    """The retry a recorded slice asked for: which of its targets (by position), after how long."""
+    """The batch's retry as its finish registered it: which targets (by position in the batch), after how long."""
 
     job_key: str
-    slice_index: int
     positions: list[int]
     delay_s: int
 
@@ -48,12 +47,12 @@ class Progress:
     # The slice a previous holder may have been sending when it vanished (its lease ran out): those
     # targets may have been delivered without being recorded, so they may now be delivered twice.
     interrupted_slice: int | None
-    # The last retry a vanished holder recorded: it may have died before sending it, so it is sent again.
-    unsent_retry: RetryNote | None = None
-    # Counts the recorded slices hold so far.
+    # Counts the recorded slices hold so far, and the targets (by position) they left for the retry.
     passed: int = 0
     failed: int = 0
     duplicates: int = 0
+    retry_positions: tuple[int, ...] = ()
+    retry_delay_s: int = 0
 
 
 @dataclass
@@ -128,16 +127,14 @@ def claim(app_id: str, publication_id: str, job_key: str, owner: str, now: float
             ) from error
         raise BatchLeased(job_key) from error
     next_slice = int(old.get("next_slice", 0))
-    interrupted = next_slice if old.get("owner") else None
-    note = old.get("last_retry") if interrupted is not None else None
-    unsent = _retry_note(note) if note else None
     return Progress(
         next_slice=next_slice,
-        interrupted_slice=interrupted,
-        unsent_retry=unsent,
+        interrupted_slice=next_slice if old.get("owner") else None,
         passed=int(old.get("passed", 0)),
         failed=int(old.get("failed", 0)),
         duplicates=int(old.get("duplicates", 0)),
+        retry_positions=tuple(int(p) for p in old.get("retry_positions", [])),
+        retry_delay_s=int(old.get("retry_delay_s", 0)),
     )
 
 
@@ -147,64 +144,38 @@ _EXPIRY_S = 30 * 86_400
 
 @dataclass(frozen=True)
 class SliceRecord:
-    """How one slice went: its counts, its possible duplicates, and the retry it needs, if any."""
+    """How one slice went: its counts, its possible duplicates, and which targets it leaves for the retry."""
 
     index: int
     passed: int
     failed: int
     duplicates: int = 0
-    retry: RetryNote | None = None
+    retry_positions: tuple[int, ...] = ()
+    retry_delay_s: int = 0  # the batch's retry delay so far (the longest any slice asked for)
 
 
 def record_slice(app_id: str, publication_id: str, job_key: str, owner: str, record: SliceRecord) -> None:
-    """Record that a slice is done; LeaseLost if another holder took over.
-
-    A slice that needs a retry registers the retry job in the same transaction (so its targets are
-    counted by exactly one of: this slice's record, or the retry) and notes it, so that a holder taking
-    over after a crash can send it if this one could not.
-    """
-    values: dict[str, Any] = {
-        ":owner": owner,
-        ":after": record.index + 1,
-        ":slice": record.index,
-        ":passed": record.passed,
-        ":failed": record.failed,
-        ":dups": record.duplicates,
-    }
-    progress = Update(
-        _key(app_id, publication_id, job_key),
-        "SET next_slice = :after ADD passed :passed, failed :failed, duplicates :dups",
-        condition="#owner = :owner AND next_slice = :slice",
-        names={"#owner": "owner"},
-        values=values,
+    """Record that a slice is done, and the targets it leaves for the batch's retry; LeaseLost if another
+    holder took over. Those targets are counted by the retry, never by this slice."""
+    _update_as_owner(
+        app_id,
+        publication_id,
+        job_key,
+        owner,
+        "SET next_slice = :after, retry_positions = list_append(if_not_exists(retry_positions, :none), :retry), "
+        "retry_delay_s = :delay ADD passed :passed, failed :failed, duplicates :dups",
+        "next_slice = :slice",
+        {
+            ":after": record.index + 1,
+            ":slice": record.index,
+            ":passed": record.passed,
+            ":failed": record.failed,
+            ":dups": record.duplicates,
+            ":none": [],
+            ":retry": list(record.retry_positions),
+            ":delay": record.retry_delay_s,
+        },
     )
-    if record.retry is None:
-        _update_as_owner(app_id, publication_id, job_key, owner, progress.expression, "next_slice = :slice", values)
-        return
-    pk = publication_pk(app_id, publication_id)
-    noted = Update(
-        progress.key,
-        "SET next_slice = :after, last_retry = :retry ADD passed :passed, failed :failed, duplicates :dups",
-        condition=progress.condition,
-        names=progress.names,
-        values={**values, ":retry": _retry_value(record.retry)},
-    )
-    try:
-        transact_write(
-            [
-                noted,
-                Put({"pk": pk, "sk": f"JOB#{record.retry.job_key}", "expires_at": int(time.time()) + _EXPIRY_S}),
-                Update(
-                    {"pk": pk, "sk": "PUB"},
-                    "ADD expand_jobs :one",
-                    condition="attribute_exists(pk)",
-                    values={":one": 1},
-                ),
-            ]
-        )
-    except ConditionFailed as failure:
-        # Another holder took over, or the publication is gone: either way this invocation stops here.
-        raise LeaseLost(job_key) from failure
 
 
 def release(app_id: str, publication_id: str, job_key: str, owner: str) -> None:
@@ -249,13 +220,14 @@ def finish(
     last: SliceRecord,
     total: Tally,
     used: Usage,
+    retry: RetryNote | None = None,
 ) -> bool:
     """Record the last slice and mark the batch done, adding every slice's counts (and the AWS usage the
-    batch caused) to the publication, in one transaction: counted exactly once. The last slice's retry,
-    if any, is registered in the same transaction. False when the publication is gone.
+    batch caused) to the publication, in one transaction: counted exactly once. The batch's retry, if
+    any, is registered in the same transaction and noted, so a copy of the batch arriving later can send
+    it if this holder dies first. False when the publication is gone.
     """
     pk = publication_pk(app_id, publication_id)
-    retry = last.retry
     run_values: dict[str, Any] = {":yes": True, ":owner": owner, ":slice": last.index, ":after": last.index + 1}
     run_set = "SET finished = :yes, next_slice = :after"
     ops: list[TransactionItem] = []
@@ -301,7 +273,6 @@ def finish(
 def _retry_note(value: dict[str, Any]) -> RetryNote:
     return RetryNote(
         job_key=str(value["job_key"]),
-        slice_index=int(value["slice"]),
         positions=[int(p) for p in value["positions"]],
         delay_s=int(value["delay_s"]),
     )
@@ -313,7 +284,6 @@ _deserializer = TypeDeserializer()
 def _retry_value(retry: RetryNote) -> dict[str, Any]:
     return {
         "job_key": retry.job_key,
-        "slice": retry.slice_index,
         "positions": retry.positions,
         "delay_s": retry.delay_s,
     }
