@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 3000
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: install system-deps run test bench unit integration e2e infrastructure lint format admin-key clean
+.PHONY: install system-deps run test bench unit integration e2e infrastructure chaos lint format admin-key clean
 
 $(INSTALLED): requirements-dev.txt layers/push_core/requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -31,7 +31,7 @@ run: install
 test: install system-deps lint
 	$(PY) -m pytest -q
 
-unit integration e2e infrastructure: install
+unit integration e2e infrastructure chaos: install
 	$(PY) -m pytest -q tests/$@
 
 ## make bench: pushlane's delivery CPU against aioapns, firebase-admin and pywebpush (bench/results.json, .png)
