@@ -174,7 +174,7 @@ def _seed_devices(
 
 
 def test_every_message_is_delivered_once_through_faults_kills_and_duplicates(
-    emulators: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+    emulators: dict[str, Any], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     admin = Admin(emulators["ca_path"])
     for name in ("apns", "fcm", "webpush"):
@@ -343,17 +343,18 @@ def test_every_message_is_delivered_once_through_faults_kills_and_duplicates(
     counters = Counter[str]()
     for report in reports.values():
         counters.update({k: report[k] for k in ("total", "passed", "failed", "pending", "possible_duplicates")})
-    print(
-        f"\nchaos seed {SEED}: {len(publications)} publications to {APPS} apps x {DEVICES_PER_APP} devices\n"
-        f"  ledgers: delivered {sum(ledgers.values()):,} ({ledgers}), distinct {len(delivered):,} of "
-        f"{len(expected):,} expected, lost {len(lost)}, unexpected {len(unexpected)}, "
-        f"duplicates {sum(c - 1 for c in duplicates.values())} ({len(outside_windows)} outside logged windows)\n"
-        f"  counters: {dict(counters)}\n"
-        f"  driver: {driver.tally.invocations:,} invocations {driver.tally.by_function}, killed "
-        f"{driver.tally.killed}, duplicated messages {driver.tally.duplicated}, crash windows logged "
-        f"{windows.logged} ({len(windows.pairs)} targets), clock jumps {driver.tally.clock_jumps}\n"
-        f"  queues left: {depths}"
-    )
+    with capsys.disabled():  # the totals belong in every run's output, passing or not
+        print(
+            f"\nchaos seed {SEED}: {len(publications)} publications to {APPS} apps x {DEVICES_PER_APP} devices\n"
+            f"  ledgers: delivered {sum(ledgers.values()):,} ({ledgers}), distinct {len(delivered):,} of "
+            f"{len(expected):,} expected, lost {len(lost)}, unexpected {len(unexpected)}, "
+            f"duplicates {sum(c - 1 for c in duplicates.values())} ({len(outside_windows)} outside logged windows)\n"
+            f"  counters: {dict(counters)}\n"
+            f"  driver: {driver.tally.invocations:,} invocations {driver.tally.by_function}, killed "
+            f"{driver.tally.killed}, duplicated messages {driver.tally.duplicated}, crash windows logged "
+            f"{windows.logged} ({len(windows.pairs)} targets), clock jumps {driver.tally.clock_jumps}\n"
+            f"  queues left: {depths}"
+        )
     assert not lost, f"{len(lost)} lost, e.g. {sorted(lost)[:3]}"
     assert not unexpected, f"{len(unexpected)} unexpected deliveries, e.g. {unexpected[:2]}"
     assert not outside_windows, f"duplicates outside logged crash windows: {sorted(outside_windows)[:5]}"
@@ -370,5 +371,6 @@ def test_every_message_is_delivered_once_through_faults_kills_and_duplicates(
         assert report["possible_duplicates"] >= copies, report
     # The chaos really happened, at about the rates asked for.
     assert driver.tally.killed >= KILL_RATE / 2 * driver.tally.invocations
-    assert driver.tally.duplicated > 0
+    expected_copies = DUPLICATE_RATE * driver.tally.invocations  # ~60 at full size; small runs may have none
+    assert driver.tally.duplicated >= expected_copies / 4 or expected_copies < 10
     assert sum(ledgers.values()) >= 100_000 or APPS * DEVICES_PER_APP * PUBLICATIONS_PER_APP < 100_000
