@@ -29,31 +29,16 @@ XRAY_FIXED_RATE = 0.05
 TOPICS = ("all", "few")
 
 
-def _forget_container_state() -> None:
-    """A fresh execution environment: no cached settings, clients, credentials or providers."""
-    from aws_lambda_powertools.utilities import parameters
-
-    from push_core import credentials, delivery, idempotency, queueing
-    from push_core.config import get_settings
-    from push_core.storage.table import reset_clients
-
-    get_settings.cache_clear()
-    reset_clients()
-    queueing.sqs_client.cache_clear()
-    credentials.secrets_client.cache_clear()
-    delivery.delivery_service.cache_clear()
-    idempotency._persistence.cache_clear()
-    parameters.clear_caches()  # type: ignore[no-untyped-call]
-
-
 @contextmanager
 def _isolated() -> Iterator[None]:
+    from local_stack.runtime import forget_container_state
+
     saved = dict(os.environ)
-    _forget_container_state()
+    forget_container_state()
     try:
         yield
     finally:
-        _forget_container_state()
+        forget_container_state()
         os.environ.clear()
         os.environ.update(saved)
 
@@ -75,9 +60,10 @@ def measure(
     from moto import mock_aws
     from werkzeug.test import Client
 
+    from local_stack.emulated_providers import provider_parameters
     from local_stack.gateway import Gateway
     from local_stack.launcher import LOCAL_ENV_OVERRIDES, use_fake_aws_environment
-    from local_stack.poller import SqsEventSourcePoller, drain
+    from local_stack.poller import drain, event_source_pollers
     from local_stack.runtime import load_functions
     from local_stack.stack import deploy
     from local_stack.template import load_sam_app
@@ -90,20 +76,14 @@ def measure(
         admin = new_admin_key()
         parameters = {
             "AdminKeySha256": admin.sha256,
-            "ApnsProductionUrl": emulators["apns"]["url"],
-            "ApnsSandboxUrl": emulators["apns"]["url"],
-            "ProviderCaBundle": emulators["ca_path"],
-            "AllowLoopbackTargets": "true",
+            **provider_parameters(emulators),
             **({"TopicShards": str(topic_shards)} if topic_shards else {}),
         }
         with mock_aws():
             app = load_sam_app(parameters=parameters)
             stack = deploy(app, parameters)
             functions = load_functions(app, stack, {**LOCAL_ENV_OVERRIDES, **(environment or {})})
-            pollers = [
-                SqsEventSourcePoller(s, stack.queue_urls[s.queue], stack.queue_arns[s.queue], functions[s.function])
-                for s in app.sqs_sources
-            ]
+            pollers = event_source_pollers(app, stack, functions)
             client = Client(Gateway(app.routes, functions))
 
             def call(method: str, path: str, key: str, body: Any) -> Any:

@@ -284,3 +284,33 @@ class Emulator(abc.ABC):
             timestamp_ms = int(time.time() * 1000)
         self.mark_dead(tokens, timestamp_ms=timestamp_ms, reason=reason)
         return EmulatorResponse.json(200, {"dead": tokens, "reason": reason, "timestamp_ms": timestamp_ms})
+
+
+class UrlTargetEmulator(Emulator):
+    """A provider whose targets are URLs under one path (Web Push subscriptions, webhooks): deliveries
+    are requests under it, a dead target may be named by id or full URL, and an injected 429 or 503
+    carries Retry-After."""
+
+    delivery_path: ClassVar[str]
+    fault_reasons: ClassVar[dict[FaultKind, str]]
+    errors: ClassVar[dict[str, tuple[int, str]]]
+
+    def dead_key(self, token: str) -> str:
+        """Target ids, or their full URLs."""
+        return token.rsplit(self.delivery_path, 1)[-1] if self.delivery_path in token else token
+
+    def is_delivery(self, request: EmulatorRequest) -> bool:
+        """Requests to target URLs."""
+        return request.path.startswith(self.delivery_path)
+
+    def fault_response(self, decision: FaultDecision) -> EmulatorResponse:
+        """The service's answer for an injected fault (Retry-After on 429 and 503)."""
+        reason = self.fault_reasons[decision.kind]
+        headers = []
+        if self.errors[reason][0] in (429, 503):
+            headers.append(("retry-after", str(decision.retry_after_s)))
+        return self._error(reason, headers)
+
+    @abc.abstractmethod
+    def _error(self, reason: str, headers: list[tuple[str, str]] | None = None) -> EmulatorResponse:
+        """The service's error answer for reason (a key of errors)."""

@@ -22,8 +22,8 @@ from typing import Any, ClassVar
 
 from emulators import admin
 from emulators.admin import AdminHandler
-from emulators.emulator import Emulator
-from emulators.faults import FaultDecision, FaultKind
+from emulators.emulator import UrlTargetEmulator
+from emulators.faults import FaultKind
 from emulators.server import EmulatorRequest, EmulatorResponse
 
 HOOK_PATH = "/hooks/"
@@ -88,11 +88,14 @@ def _verify(header: str | None, secret: str, body: bytes, now: float) -> dict[st
     raise _Refused("BadSignature")
 
 
-class WebhookEmulator(Emulator):
+class WebhookEmulator(UrlTargetEmulator):
     """A webhook receiver: create hooks (each with its secret), then POST signed JSON to their URLs."""
 
     kind: ClassVar[str] = "webhook"
     dead_reasons: ClassVar[tuple[str, ...]] = ("Gone", "NotFound")
+    delivery_path = HOOK_PATH
+    fault_reasons = FAULT_REASON
+    errors = WEBHOOK_ERRORS
 
     def __init__(self, **options: Any) -> None:
         self._secrets: dict[str, str] = {}
@@ -106,22 +109,6 @@ class WebhookEmulator(Emulator):
         with self._registry_lock:
             self._secrets[hook_id] = chosen
         return {"id": hook_id, "url": f"{self.url}{HOOK_PATH}{hook_id}", "secret": chosen}
-
-    def dead_key(self, token: str) -> str:
-        """Hook ids, or their full URLs."""
-        return token.rsplit(HOOK_PATH, 1)[-1] if HOOK_PATH in token else token
-
-    def is_delivery(self, request: EmulatorRequest) -> bool:
-        """Requests to hook URLs."""
-        return request.path.startswith(HOOK_PATH)
-
-    def fault_response(self, decision: FaultDecision) -> EmulatorResponse:
-        """A web server's answer for an injected fault (Retry-After on 429 and 503)."""
-        reason = FAULT_REASON[decision.kind]
-        headers = []
-        if WEBHOOK_ERRORS[reason][0] in (429, 503):
-            headers.append(("retry-after", str(decision.retry_after_s)))
-        return self._error(reason, headers)
 
     def _error(self, reason: str, headers: list[tuple[str, str]] | None = None) -> EmulatorResponse:
         status, message = WEBHOOK_ERRORS[reason]

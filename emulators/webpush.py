@@ -35,8 +35,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from emulators import admin
 from emulators.admin import AdminHandler, BadAdminRequest
-from emulators.emulator import Emulator
-from emulators.faults import FaultDecision, FaultKind
+from emulators.emulator import UrlTargetEmulator
+from emulators.faults import FaultKind
 from emulators.server import EmulatorRequest, EmulatorResponse
 
 PUSH_PATH = "/push/"
@@ -146,11 +146,14 @@ def _vapid_parts(request: EmulatorRequest) -> tuple[str, str, str]:
     return scheme, token, key
 
 
-class WebPushEmulator(Emulator):
+class WebPushEmulator(UrlTargetEmulator):
     """A push service: create subscriptions, then POST encrypted messages to their endpoints."""
 
     kind: ClassVar[str] = "webpush"
     dead_reasons: ClassVar[tuple[str, ...]] = ("Gone", "NotFound")
+    delivery_path = PUSH_PATH
+    fault_reasons = FAULT_REASON
+    errors = WEBPUSH_ERRORS
 
     def fault_key(self, request: EmulatorRequest) -> str:
         # Every send is freshly encrypted, so only the subscription says which request this is.
@@ -193,23 +196,7 @@ class WebPushEmulator(Emulator):
             "keys": {"p256dh": b64url(public_key), "auth": b64url(subscription.auth_secret)},
         }
 
-    def dead_key(self, token: str) -> str:
-        """Subscription ids, or their full endpoint URLs."""
-        return token.rsplit(PUSH_PATH, 1)[-1] if PUSH_PATH in token else token
-
     # -- delivery ----------------------------------------------------------------------------------------
-
-    def is_delivery(self, request: EmulatorRequest) -> bool:
-        """Requests to subscription endpoints."""
-        return request.path.startswith(PUSH_PATH)
-
-    def fault_response(self, decision: FaultDecision) -> EmulatorResponse:
-        """The push service's answer for an injected fault (Retry-After on 429 and 503)."""
-        reason = FAULT_REASON[decision.kind]
-        headers = []
-        if WEBPUSH_ERRORS[reason][0] in (429, 503):
-            headers.append(("retry-after", str(decision.retry_after_s)))
-        return self._error(reason, headers)
 
     def _error(self, reason: str, headers: list[tuple[str, str]] | None = None) -> EmulatorResponse:
         status, message = WEBPUSH_ERRORS[reason]

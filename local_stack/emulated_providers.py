@@ -10,6 +10,7 @@ import json
 import secrets
 import shutil
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,15 +36,7 @@ class EmulatedProviders:
 
     def template_parameters(self) -> dict[str, str]:
         """The template parameters that send every provider to its emulator."""
-        suite = self.suite
-        return {
-            "ApnsProductionUrl": suite.apns.url,
-            "ApnsSandboxUrl": suite.apns.url,
-            "FcmUrl": suite.fcm.url,
-            "WebPushAllowedHosts": "127.0.0.1,localhost",
-            "ProviderCaBundle": suite.authority.ca_path,
-            "AllowLoopbackTargets": "true",
-        }
+        return provider_parameters(self.suite.describe())
 
     def ledger_urls(self) -> dict[str, str]:
         """Where each emulator shows what it accepted."""
@@ -61,6 +54,19 @@ class EmulatedProviders:
         """Stop the emulators and remove the files."""
         self.suite.stop()
         shutil.rmtree(self.directory, ignore_errors=True)
+
+
+def provider_parameters(description: Mapping[str, Any]) -> dict[str, str]:
+    """The template parameters that send every provider to the emulators described (the JSON line
+    `python -m emulators` prints, or EmulatorSuite.describe())."""
+    return {
+        "ApnsProductionUrl": description["apns"]["url"],
+        "ApnsSandboxUrl": description["apns"]["url"],
+        "FcmUrl": description["fcm"]["url"],
+        "WebPushAllowedHosts": "127.0.0.1,localhost",
+        "ProviderCaBundle": description["ca_path"],
+        "AllowLoopbackTargets": "true",
+    }
 
 
 def _write(directory: Path, name: str, document: dict[str, Any]) -> None:

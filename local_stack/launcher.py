@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from moto.server import ThreadedMotoServer
 
 from local_stack.gateway import Gateway, RunningServer, serve
-from local_stack.poller import SqsEventSourcePoller, stop_all
+from local_stack.poller import SqsEventSourcePoller, event_source_pollers, stop_all
 from local_stack.runtime import LocalFunction, load_functions
 from local_stack.stack import DeployedStack, deploy
 from local_stack.template import SamApp
@@ -117,15 +117,7 @@ def start(
     try:
         stack = deploy(app, parameters, stack_name)
         functions = load_functions(app, stack, LOCAL_ENV_OVERRIDES)
-        pollers = [
-            SqsEventSourcePoller(
-                source,
-                stack.queue_urls[source.queue],
-                stack.queue_arns[source.queue],
-                functions[source.function],
-            )
-            for source in app.sqs_sources
-        ]
+        pollers = event_source_pollers(app, stack, functions)
         gateway = serve(Gateway(app.routes, functions), host, port)
     except BaseException:
         moto.stop()

@@ -14,19 +14,21 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
 from local_stack.runtime import LocalFunction
-from local_stack.template import SqsSource
+from local_stack.template import SamApp, SqsSource
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
     from mypy_boto3_sqs.literals import QueueAttributeFilterType
     from mypy_boto3_sqs.type_defs import MessageAttributeValueOutputTypeDef, MessageTypeDef
+
+    from local_stack.stack import DeployedStack
 
 logger = logging.getLogger(__name__)
 
@@ -265,3 +267,15 @@ def drain(pollers: Sequence[SqsEventSourcePoller], timeout_s: float = 30.0, sett
             )
         if not received:
             time.sleep(0.05)
+
+
+def event_source_pollers(
+    app: SamApp, stack: DeployedStack, functions: Mapping[str, LocalFunction]
+) -> list[SqsEventSourcePoller]:
+    """One poller per SQS event source of the template, against the deployed queues."""
+    return [
+        SqsEventSourcePoller(
+            source, stack.queue_urls[source.queue], stack.queue_arns[source.queue], functions[source.function]
+        )
+        for source in app.sqs_sources
+    ]

@@ -248,3 +248,21 @@ def code_path(spec: FunctionSpec) -> Path:
     """The file the handler is imported from."""
     module_path = spec.handler.rpartition(".")[0]
     return spec.code_dir / (module_path.replace(".", "/") + ".py")
+
+
+def forget_container_state() -> None:
+    """A fresh execution environment for pushlane's handlers: no cached settings, clients, credentials,
+    providers or idempotency store (each deployment in one process starts clean)."""
+    from aws_lambda_powertools.utilities import parameters  # the layer is importable once loaded
+
+    from push_core import credentials, delivery, idempotency, queueing
+    from push_core.config import get_settings
+    from push_core.storage.table import reset_clients
+
+    get_settings.cache_clear()
+    reset_clients()
+    queueing.sqs_client.cache_clear()
+    credentials.secrets_client.cache_clear()
+    delivery.delivery_service.cache_clear()
+    idempotency._persistence.cache_clear()
+    parameters.clear_caches()  # type: ignore[no-untyped-call]

@@ -206,7 +206,7 @@ class ChaosDriver:
         except Killed:
             self.tally.killed += 1
             self._local.invocation = None
-            functions.update(self._fresh(functions))
+            functions.update(execution_environment(functions, "_"))
             self.new_container()
             return True  # nothing deleted: the messages come back after their visibility timeout
         self._local.invocation = None
@@ -219,10 +219,6 @@ class ChaosDriver:
             if deleted.get("Failed"):
                 raise RuntimeError(f"SQS did not delete handled messages: {deleted['Failed']}")
         return True
-
-    @staticmethod
-    def _fresh(functions: dict[str, LocalFunction]) -> dict[str, LocalFunction]:
-        return execution_environment(functions, "_")
 
     def _rest(self) -> None:
         """Nothing to do here: wait for others, or, when everyone is idle, move the clock on (or stop)."""

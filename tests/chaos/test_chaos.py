@@ -34,9 +34,10 @@ import requests
 from moto import mock_aws
 from werkzeug.test import Client
 
+from local_stack.emulated_providers import provider_parameters
 from local_stack.gateway import Gateway
 from local_stack.launcher import LOCAL_ENV_OVERRIDES, use_fake_aws_environment
-from local_stack.runtime import load_functions
+from local_stack.runtime import forget_container_state, load_functions
 from local_stack.stack import deploy
 from local_stack.template import load_sam_app
 from push_core import delivery_batches, queueing
@@ -54,7 +55,6 @@ from push_core.storage.provider_tokens import DynamoTokenStore
 from push_core.storage.table import dynamodb_client, dynamodb_table
 from tests.chaos.driver import ChaosDriver, VirtualClock, execution_environment
 from tests.chaos.moto_speedups import fast_atomic_moto
-from tests.integration.harness import reset_push_core_caches
 
 REPO = Path(__file__).resolve().parents[2]
 SEED = int(os.environ.get("CHAOS_SEED", "20261123"))
@@ -181,16 +181,11 @@ def test_every_message_is_delivered_once_through_faults_kills_and_duplicates(
         admin.post(emulators[name]["url"], "faults", {"defaults": True, **FAULTS, "seed": SEED, "keyed": True})
     saved_environ = dict(os.environ)
     use_fake_aws_environment()
-    reset_push_core_caches()
+    forget_container_state()
     key = new_admin_key()
     parameters = {
         "AdminKeySha256": key.sha256,
-        "ApnsProductionUrl": emulators["apns"]["url"],
-        "ApnsSandboxUrl": emulators["apns"]["url"],
-        "FcmUrl": emulators["fcm"]["url"],
-        "WebPushAllowedHosts": "127.0.0.1",
-        "ProviderCaBundle": emulators["ca_path"],
-        "AllowLoopbackTargets": "true",
+        **provider_parameters(emulators),
         "TopicShards": "2",  # shards of ~500 devices: two pages each, so every shard's pages chain
     }
     windows = CrashWindows()
@@ -303,7 +298,7 @@ def test_every_message_is_delivered_once_through_faults_kills_and_duplicates(
     finally:
         std_logger.removeHandler(windows)
         std_logger.setLevel(level)
-        reset_push_core_caches()
+        forget_container_state()
         os.environ.clear()
         os.environ.update(saved_environ)
 

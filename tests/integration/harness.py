@@ -8,38 +8,23 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import boto3
-from aws_lambda_powertools.utilities import parameters
 from moto import mock_aws
 from werkzeug.test import Client
 
 from local_stack.emulated_providers import EmulatedProviders, start_emulators
 from local_stack.gateway import Gateway
 from local_stack.launcher import LOCAL_ENV_OVERRIDES, use_fake_aws_environment
-from local_stack.poller import SqsEventSourcePoller, drain
-from local_stack.runtime import LocalFunction, load_functions
+from local_stack.poller import SqsEventSourcePoller, drain, event_source_pollers
+from local_stack.runtime import LocalFunction, forget_container_state, load_functions
 from local_stack.stack import DeployedStack, deploy
 from local_stack.template import load_sam_app
-from push_core import credentials, delivery, idempotency, queueing
 from push_core.auth import sha256_hex
-from push_core.config import get_settings
-from push_core.storage.table import reset_clients
 from tests.fixtures import sample_data
 
 # Small pages make every publication in the tests span several expand jobs; a shard of at most two
 # devices is delivered inline, larger ones through the delivery queue, so tests cross both paths.
 TEST_PAGE_SIZE = "3"
 TEST_INLINE_MAX = "2"
-
-
-def reset_push_core_caches() -> None:
-    """Forget settings, clients and providers cached per container: each harness is a fresh deployment."""
-    get_settings.cache_clear()
-    reset_clients()
-    queueing.sqs_client.cache_clear()
-    credentials.secrets_client.cache_clear()
-    delivery.delivery_service.cache_clear()
-    idempotency._persistence.cache_clear()
-    parameters.clear_caches()
 
 
 @dataclass
@@ -142,7 +127,7 @@ def local_aws(*, emulated_providers: bool = False) -> Iterator[LocalAws]:
     """
     saved = dict(os.environ)
     use_fake_aws_environment()
-    reset_push_core_caches()
+    forget_container_state()
     providers = start_emulators() if emulated_providers else None
     parameters = {
         "AdminKeySha256": sha256_hex(sample_data.ADMIN_KEY),
@@ -157,20 +142,12 @@ def local_aws(*, emulated_providers: bool = False) -> Iterator[LocalAws]:
                 stack,
                 {**LOCAL_ENV_OVERRIDES, "EXPAND_PAGE_SIZE": TEST_PAGE_SIZE, "INLINE_DELIVERY_MAX": TEST_INLINE_MAX},
             )
-            pollers = [
-                SqsEventSourcePoller(
-                    source,
-                    stack.queue_urls[source.queue],
-                    stack.queue_arns[source.queue],
-                    functions[source.function],
-                )
-                for source in app.sqs_sources
-            ]
+            pollers = event_source_pollers(app, stack, functions)
             client = Client(Gateway(app.routes, functions))
             yield LocalAws(stack=stack, functions=functions, pollers=pollers, client=client, providers=providers)
         finally:
             if providers:
                 providers.stop()
-            reset_push_core_caches()
+            forget_container_state()
             os.environ.clear()
             os.environ.update(saved)

@@ -8,7 +8,7 @@ import pytest
 from werkzeug.test import Client
 
 from local_stack.gateway import Gateway
-from local_stack.poller import SqsEventSourcePoller, drain
+from local_stack.poller import drain, event_source_pollers
 from local_stack.runtime import load_functions
 from local_stack.stack import StackDeploymentError, deploy
 from local_stack.template import load_sam_app
@@ -25,10 +25,7 @@ def test_a_request_fans_out_through_the_queue_to_the_worker_and_a_poison_job_end
     stack = deploy(app, {}, stack_name="tiny")
     functions = load_functions(app, stack)
     client = Client(Gateway(app.routes, functions))
-    pollers = [
-        SqsEventSourcePoller(s, stack.queue_urls[s.queue], stack.queue_arns[s.queue], functions[s.function])
-        for s in app.sqs_sources
-    ]
+    pollers = event_source_pollers(app, stack, functions)
 
     # When two items are created over HTTP and the queue is drained
     created = [client.post("/items", json={"id": item_id}) for item_id in ("i1", "poison")]

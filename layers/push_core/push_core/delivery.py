@@ -158,9 +158,12 @@ class DeliveryService:
                 continue
             for index, (target, outcome) in enumerate(zip(group, outcomes, strict=True)):
                 self._tally(report, platform, target, outcome, final_attempt)
-                already = isinstance(outcome, Transient) and outcome.ambiguous and not final_attempt
-                if (number, index) in doubtful and isinstance(outcome, Delivered | Transient) and not already:
-                    report.ambiguous.append(target)  # the first, broken attempt may have got through too
+                # A send that may have got through (a first, broken attempt, or this one) followed by
+                # another (this delivery, or the retry to come) may reach the device twice.
+                reached = (number, index) in doubtful or (isinstance(outcome, Transient) and outcome.ambiguous)
+                again = isinstance(outcome, Delivered) or (isinstance(outcome, Transient) and not final_attempt)
+                if reached and again:
+                    report.ambiguous.append(target)
         if report.failures:
             logger.info("delivery failures", extra={"failures": dict(report.failures)})
         return report
@@ -213,14 +216,12 @@ class DeliveryService:
             case Rejected(reason=reason):
                 report.fail(f"{platform.value}:{reason}")
                 report.note(target, "failed", reason)
-            case Transient(reason=reason, retry_after_s=after, ambiguous=ambiguous):
+            case Transient(reason=reason, retry_after_s=after):
                 if final:
                     report.fail(f"{platform.value}:{reason}")
                     report.note(target, "failed", reason)
                 else:
                     report.retry.append(target)
-                    if ambiguous:
-                        report.ambiguous.append(target)
                     report.retry_after_s = max(report.retry_after_s, after or 0.0)
                     report.note(target, "retrying", reason)
 

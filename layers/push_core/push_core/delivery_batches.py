@@ -44,6 +44,13 @@ _DEFAULT_LEASE_S = 60.0
 RemainingTime = Callable[[], float]
 
 
+def remaining_time(lambda_context: LambdaContext | None) -> RemainingTime | None:
+    """Seconds the invocation has left, asked afresh at each call (None outside Lambda: no deadline)."""
+    if lambda_context is None:
+        return None
+    return lambda: lambda_context.get_remaining_time_in_millis() / 1000
+
+
 def retry_delay_s(attempt: int, retry_after_s: float, rng: random.Random | None = None) -> int:
     """Exponential back-off (capped) with equal jitter, never sooner than the provider asked.
 
@@ -208,8 +215,4 @@ def deliver_slices(job: DeliveryJob, used: usage.Usage, remaining_s: RemainingTi
 
 def handle_record(record: SQSRecord, lambda_context: LambdaContext | None = None) -> None:
     """One SQS record of the delivery queue; raising marks just this record as failed."""
-    job = delivery_job_adapter.validate_json(record.body)
-    if lambda_context is None:
-        deliver_batch(job)
-    else:
-        deliver_batch(job, lambda: lambda_context.get_remaining_time_in_millis() / 1000)
+    deliver_batch(delivery_job_adapter.validate_json(record.body), remaining_time(lambda_context))

@@ -9,21 +9,17 @@ checkpoint that makes the redelivery a no-op. A small audience is delivered inli
 checkpointed batch, without the second queue hop.
 """
 
-from collections.abc import Callable
-
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from push_core import registry, usage
 from push_core.config import get_settings
-from push_core.delivery_batches import DAY_SECONDS, deliver_batch
+from push_core.delivery_batches import DAY_SECONDS, RemainingTime, deliver_batch, remaining_time
 from push_core.models import Target, epoch_seconds, utc_now
 from push_core.observability import logger
 from push_core.queueing import DeliveryJob, ExpandJob, PurgeAppJob, fanout_job_adapter, pack_targets, send_jobs
 from push_core.storage import publications as publication_store
 from push_core.storage import subscriptions as subscription_store
-
-RemainingTime = Callable[[], float]
 
 
 def run_job(job: ExpandJob | PurgeAppJob, remaining_s: RemainingTime | None = None) -> None:
@@ -113,8 +109,4 @@ def expand_page(job: ExpandJob, used: usage.Usage, remaining_s: RemainingTime | 
 
 def handle_record(record: SQSRecord, lambda_context: LambdaContext | None = None) -> None:
     """One SQS record of the fan-out queue; raising marks just this record as failed."""
-    job = fanout_job_adapter.validate_json(record.body)
-    if lambda_context is None:
-        run_job(job)
-    else:
-        run_job(job, lambda: lambda_context.get_remaining_time_in_millis() / 1000)
+    run_job(fanout_job_adapter.validate_json(record.body), remaining_time(lambda_context))
