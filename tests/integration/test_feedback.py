@@ -13,6 +13,7 @@ from emulators import WebhookEmulator
 from push_core.models import Platform
 from push_core.queueing import FeedbackEvent
 from push_core.storage import devices as device_store
+from tests.fixtures.redirecting_server import redirecting_server
 from tests.integration.harness import LocalAws, local_aws
 
 
@@ -179,3 +180,23 @@ def test_the_app_is_notified_through_its_signed_feedback_webhook(aws: LocalAws):
     assert entry.data["signature"]["verified"] is True
     assert entry.data["body"]["type"] == "device.pruned"
     assert (entry.data["body"]["device_id"], entry.data["body"]["token"]) == (device["id"], "dead:token")
+
+
+def test_a_feedback_webhook_that_redirects_is_not_followed(aws: LocalAws):
+    assert aws.providers is not None
+    receiver: WebhookEmulator = aws.providers.suite.webhook
+    receiver.reset()
+    hook = receiver.create_hook()
+    app = aws.new_app()
+    credentials = {"platform": "webhook", "secret": hook["secret"]}
+    assert aws.http("PUT", f"/v1/apps/{app['id']}/credentials", app["secret"], credentials).status == 200
+    with redirecting_server(receiver.authority.server_context(("http/1.1",)), location=hook["url"]) as redirector:
+        feedback_url = redirector.url + "/feedback"
+        assert aws.http("PATCH", f"/v1/apps/{app['id']}", app["secret"], {"feedback_url": feedback_url}).status == 200
+        device = aws.new_device(app, platform="fcm", token="dead:redirected")
+
+        _feed(aws, _event(app, device, Platform.FCM, "UNREGISTERED"))
+
+    assert redirector.requests == ["/feedback"]
+    assert receiver.ledger.delivered() == []
+    assert not _enabled(app, device)  # the prune stands whatever the notification's fate

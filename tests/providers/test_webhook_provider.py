@@ -1,8 +1,11 @@
 from emulators import WebhookEmulator
 from push_core.credentials import WebhookCredentials
 from push_core.models import Platform
-from push_core.providers.contract import Delivered, InvalidTarget, Transient
+from push_core.providers.contract import Delivered, InvalidTarget, Rejected, Transient
 from push_core.providers.webhook.provider import WebhookProvider
+from push_core.providers.webhook.transport import pinned_session
+from tests.fixtures.redirecting_server import redirecting_server
+from tests.fixtures.resolver import StubResolver
 from tests.providers.conftest import message, target
 from tests.providers.conftest import send_and_close as _send
 
@@ -51,3 +54,45 @@ def test_private_addresses_are_never_called(webhooks: WebhookEmulator):
     provider = WebhookProvider(WebhookCredentials(secret="s" * 20), allow_loopback=False)
     [outcome] = _send(provider, [target(Platform.WEBHOOK, "https://169.254.169.254/latest/meta-data")])
     assert outcome == InvalidTarget("EndpointNotAllowed")
+
+
+def test_a_webhook_name_is_resolved_once_and_the_checked_address_is_the_one_connected_to(webhooks: WebhookEmulator):
+    # Given a name that answers the receiver's loopback address, then 127.0.0.2 (where nothing listens)
+    hook = webhooks.create_hook()
+    url = hook["url"].replace("127.0.0.1", "localhost")
+    resolver = StubResolver(["127.0.0.1"], ["127.0.0.2"])
+    provider = WebhookProvider(
+        WebhookCredentials(secret=hook["secret"]), allow_loopback=True, ca_bundle=webhooks.ca_path, resolver=resolver
+    )
+
+    [outcome] = _send(provider, [target(Platform.WEBHOOK, url)])
+
+    assert isinstance(outcome, Delivered)
+    assert resolver.lookups == ["localhost"]
+    [entry] = webhooks.ledger.delivered()
+    assert entry.data["headers"]["host"] == f"localhost:{webhooks.port}"  # the name, not the address
+
+
+def test_a_webhook_redirect_is_never_followed(webhooks: WebhookEmulator):
+    hook = webhooks.create_hook()
+    with redirecting_server(webhooks.authority.server_context(("http/1.1",)), location=hook["url"]) as redirector:
+        provider = WebhookProvider(
+            WebhookCredentials(secret=hook["secret"]), allow_loopback=True, ca_bundle=webhooks.ca_path
+        )
+        [outcome] = _send(provider, [target(Platform.WEBHOOK, redirector.url + "/hook")])
+
+    assert outcome == Rejected("302")
+    assert redirector.requests == ["/hook"]
+    assert webhooks.ledger.delivered() == []
+
+
+def test_the_pinned_session_never_follows_a_redirect_even_when_asked_to(webhooks: WebhookEmulator):
+    hook = webhooks.create_hook()
+    with (
+        redirecting_server(webhooks.authority.server_context(("http/1.1",)), location=hook["url"]) as redirector,
+        pinned_session(allow_loopback=True) as session,
+    ):
+        response = session.post(redirector.url + "/hook", data=b"{}", allow_redirects=True, verify=webhooks.ca_path)
+
+    assert (response.status_code, response.history) == (302, [])
+    assert webhooks.ledger.delivered() == []

@@ -17,6 +17,7 @@ from push_core.models import DeviceRecord, Platform
 from push_core.observability import logger
 from push_core.providers.endpoints import EndpointNotAllowed, check_webhook_url
 from push_core.providers.webhook.signature import SIGNATURE_HEADER, sign
+from push_core.providers.webhook.transport import pinned_session
 from push_core.queueing import FeedbackEvent
 from push_core.storage import apps as app_store
 from push_core.storage import devices as device_store
@@ -72,7 +73,7 @@ def _notify(event: FeedbackEvent, token: str | None) -> None:
     secret = credentials.load(event.app_id, Platform.WEBHOOK)
     settings = get_settings()
     try:
-        check_webhook_url(app.feedback_url, allow_loopback=settings.allow_loopback_targets)
+        check_webhook_url(app.feedback_url, allow_loopback=settings.allow_loopback_targets, resolve=False)
     except EndpointNotAllowed:
         logger.warning("feedback URL not allowed", extra={"app_id": event.app_id})
         return
@@ -83,15 +84,20 @@ def _notify(event: FeedbackEvent, token: str | None) -> None:
     if isinstance(secret, credentials.WebhookCredentials):
         headers[SIGNATURE_HEADER] = sign(secret.secret, body, int(time.time()))
     # A failed notification must not undo or repeat the prune: the event stays listed at GET /v1/feedback.
+    # The session resolves the name once and connects to the address it checked (a notification is rare:
+    # no pool is kept between them).
     try:
-        requests.post(
-            app.feedback_url,
-            data=body,
-            headers=headers,
-            timeout=5,
-            allow_redirects=False,
-            verify=settings.provider_ca_bundle or True,
-        )
+        with pinned_session(allow_loopback=settings.allow_loopback_targets) as session:
+            session.post(
+                app.feedback_url,
+                data=body,
+                headers=headers,
+                timeout=5,
+                allow_redirects=False,
+                verify=settings.provider_ca_bundle or True,
+            )
+    except EndpointNotAllowed:
+        logger.warning("feedback URL not allowed", extra={"app_id": event.app_id})
     except requests.RequestException as error:
         logger.warning("feedback webhook failed", extra={"app_id": event.app_id, "error": type(error).__name__})
 

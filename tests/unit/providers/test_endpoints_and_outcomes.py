@@ -39,11 +39,31 @@ def test_loopback_only_when_the_local_stack_allows_it():
 
 @pytest.mark.parametrize(
     "url",
-    ["https://10.0.0.8/h", "https://169.254.169.254/latest/meta-data", "https://[::1]/h", "https://192.168.1.1/h"],
+    [
+        "https://10.0.0.8/h",
+        "https://169.254.169.254/latest/meta-data",
+        "https://[::1]/h",
+        "https://192.168.1.1/h",
+        "https://100.64.0.1/h",
+        "https://100.100.100.200/latest/meta-data",
+        "https://[2002:a9fe:a9fe::1]/h",
+        "https://[64:ff9b::a9fe:a9fe]/h",
+        "https://[::ffff:127.0.0.1]/h",
+        "https://[::7f00:1]/h",
+        "https://[fd00:ec2::254]/latest/meta-data",
+        "https://192.0.0.100/h",
+        "https://224.0.0.1/h",
+        "https://[ff0e::1]/h",
+    ],
 )
-def test_webhooks_to_private_or_metadata_addresses_are_refused(url):
+def test_webhooks_to_addresses_that_are_not_globally_routable_are_refused(url):
     with pytest.raises(EndpointNotAllowed):
         check_webhook_url(url, resolve=False)
+
+
+@pytest.mark.parametrize("url", ["https://8.8.8.8/h", "https://[2606:4700::1111]/h", "https://[64:ff9b::808:808]/h"])
+def test_webhooks_to_globally_routable_addresses_pass(url):
+    check_webhook_url(url, resolve=False)
 
 
 def test_error_tables_classify_reasons():

@@ -8,7 +8,7 @@ did not process, and enforces per-request timeouts with a single timer.
 import asyncio
 import ssl
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from math import inf
 from typing import Final
 from urllib.parse import urlsplit
@@ -27,6 +27,9 @@ CLOSE_GRACE_S: Final = 1.0
 # asyncio waits up to 30 s for the server's TLS close_notify by default; a push sender should not.
 _SSL_SHUTDOWN_TIMEOUT_S: Final = 2.0
 
+# (host, port) -> the addresses to connect to, in order; may raise OSError or ConnectError to refuse.
+AddressResolver = Callable[[str, int], Awaitable[Sequence[str]]]
+
 
 class Http2Client:
     """An HTTP/2 client for one https origin, built for many small concurrent requests.
@@ -39,7 +42,9 @@ class Http2Client:
     certificate authentication) and extra CAs; the client sets its ALPN to h2 and its minimum
     version to TLS 1.2, and never turns verification off. `request_timeout` runs from `send`
     to the complete response, time spent queued included. `max_stream_id` caps the stream ids
-    used on one connection before moving to a new one (small values are for tests).
+    used on one connection before moving to a new one (small values are for tests). `resolve`, if
+    given, is awaited once per new connection for the addresses to connect to (say, resolved once and
+    checked against an outbound policy); TLS still names and verifies the origin's host.
 
     Use it from one event loop at a time. A new loop (asyncio.run per Lambda invocation) gets a
     new connection; keeping one loop per process keeps the connection warm between invocations.
@@ -54,6 +59,7 @@ class Http2Client:
         request_timeout: float = 10.0,
         connect_timeout: float = 5.0,
         max_stream_id: int = MAX_STREAM_ID,
+        resolve: AddressResolver | None = None,
     ) -> None:
         parts = urlsplit(origin)
         if parts.scheme != "https" or not parts.hostname or parts.path not in ("", "/"):
@@ -80,6 +86,7 @@ class Http2Client:
         self._request_timeout = request_timeout
         self._connect_timeout = connect_timeout
         self._max_stream_id = max_stream_id
+        self._resolve = resolve
         # Requests waiting for a stream, oldest first. Connections hold this deque: never rebind it.
         self.pending: deque[Exchange] = deque()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -283,15 +290,10 @@ class Http2Client:
         self._connections.add(conn)
         try:
             async with asyncio.timeout(self._connect_timeout):
-                await loop.create_connection(
-                    lambda: conn,
-                    self._host,
-                    self._port,
-                    ssl=self._ssl_context,
-                    server_hostname=self._host,
-                    ssl_handshake_timeout=self._connect_timeout,
-                    ssl_shutdown_timeout=_SSL_SHUTDOWN_TIMEOUT_S,
-                )
+                if self._resolve is None:
+                    await self._create_connection(loop, conn, self._host)
+                else:
+                    await self._connect_first(loop, conn, await self._resolve(self._host, self._port))
                 await conn.ready
             if conn.draining:
                 raise ConnectError(f"{self.origin} sent GOAWAY as the connection opened")
@@ -314,6 +316,31 @@ class Http2Client:
             conn.drop()
             raise ConnectError(f"could not connect to {self.origin}: {exc}") from exc
         return conn
+
+    async def _create_connection(self, loop: asyncio.AbstractEventLoop, conn: Http2Connection, address: str) -> None:
+        await loop.create_connection(
+            lambda: conn,
+            address,
+            self._port,
+            ssl=self._ssl_context,
+            server_hostname=self._host,
+            ssl_handshake_timeout=self._connect_timeout,
+            ssl_shutdown_timeout=_SSL_SHUTDOWN_TIMEOUT_S,
+        )
+
+    async def _connect_first(
+        self, loop: asyncio.AbstractEventLoop, conn: Http2Connection, addresses: Sequence[str]
+    ) -> None:
+        # In order, as create_connection tries a name's addresses; conn only sees the one that connects.
+        error: Exception = ConnectError(f"no address to connect to for {self.origin}")
+        for address in addresses:
+            try:
+                await self._create_connection(loop, conn, address)
+            except OSError as exc:
+                error = exc
+            else:
+                return
+        raise error
 
     def _fail_pending(self, cause: Exception) -> None:
         pending = self.pending

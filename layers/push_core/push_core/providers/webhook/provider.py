@@ -18,8 +18,9 @@ from push_core.providers.contract import (
     Transient,
     outcome_for_status,
 )
-from push_core.providers.endpoints import EndpointNotAllowed, check_webhook_url
+from push_core.providers.endpoints import EndpointNotAllowed, Resolver, check_webhook_url, resolve_host
 from push_core.providers.webhook.signature import SIGNATURE_HEADER, sign
+from push_core.providers.webhook.transport import pinned_session
 
 TIMEOUT_S = 10.0
 # A receiver answers by status: gone means the hook was removed on purpose.
@@ -50,13 +51,19 @@ def render_body(target: Target, message: PushMessage, sent_at: int) -> bytes:
 class WebhookProvider:
     """Posts messages to webhook devices of one app, signed with the app's webhook secret."""
 
-    def __init__(self, credentials: WebhookCredentials, *, allow_loopback: bool = False, ca_bundle: str | None = None):
+    def __init__(
+        self,
+        credentials: WebhookCredentials,
+        *,
+        allow_loopback: bool = False,
+        ca_bundle: str | None = None,
+        resolver: Resolver = resolve_host,
+    ):
         self._secret = credentials.secret
         self._allow_loopback = allow_loopback
         # requests would let REQUESTS_CA_BUNDLE override a Session's verify; pass it on every call instead.
         self._verify: str | bool = ca_bundle or True
-        self._session = requests.Session()
-        self._session.trust_env = False
+        self._session = pinned_session(allow_loopback=allow_loopback, resolver=resolver)
 
     async def send(self, targets: Sequence[Target], message: PushMessage) -> list[Outcome]:
         """POST message to every webhook URL in targets, concurrently in worker threads."""
@@ -65,7 +72,8 @@ class WebhookProvider:
     def _post(self, target: Target, message: PushMessage) -> Outcome:
         url = target.token or ""
         try:
-            check_webhook_url(url, allow_loopback=self._allow_loopback)
+            # The URL's form here; its addresses as the session connects, so they are checked exactly once.
+            check_webhook_url(url, allow_loopback=self._allow_loopback, resolve=False)
         except EndpointNotAllowed:
             return InvalidTarget("EndpointNotAllowed")
         now = int(time.time())
@@ -80,6 +88,8 @@ class WebhookProvider:
             response = self._session.post(
                 url, data=body, headers=headers, timeout=TIMEOUT_S, allow_redirects=False, verify=self._verify
             )
+        except EndpointNotAllowed:
+            return InvalidTarget("EndpointNotAllowed")
         except requests.Timeout:
             return Transient("Timeout", 5.0)
         except requests.RequestException as error:
