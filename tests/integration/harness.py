@@ -119,11 +119,12 @@ class LocalAws:
 
 
 @contextmanager
-def local_aws(*, emulated_providers: bool = False) -> Iterator[LocalAws]:
+def local_aws(*, emulated_providers: bool = False, settings: Mapping[str, str] | None = None) -> Iterator[LocalAws]:
     """Deploy template.yaml into in-process moto and load the real handlers; undo it all afterwards.
 
     With emulated_providers, the loopback APNs/FCM/Web Push/webhook emulators run beside it and the
-    template's provider parameters point at them, as `make run` does.
+    template's provider parameters point at them, as `make run` does. settings are environment
+    variables over the test defaults (EXPAND_PAGE_SIZE, JOB_MESSAGE_BYTES, ...).
     """
     saved = dict(os.environ)
     use_fake_aws_environment()
@@ -140,7 +141,12 @@ def local_aws(*, emulated_providers: bool = False) -> Iterator[LocalAws]:
             functions = load_functions(
                 app,
                 stack,
-                {**LOCAL_ENV_OVERRIDES, "EXPAND_PAGE_SIZE": TEST_PAGE_SIZE, "INLINE_DELIVERY_MAX": TEST_INLINE_MAX},
+                {
+                    **LOCAL_ENV_OVERRIDES,
+                    "EXPAND_PAGE_SIZE": TEST_PAGE_SIZE,
+                    "INLINE_DELIVERY_MAX": TEST_INLINE_MAX,
+                    **(settings or {}),
+                },
             )
             pollers = event_source_pollers(app, stack, functions)
             client = Client(Gateway(app.routes, functions))

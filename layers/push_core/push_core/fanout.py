@@ -2,11 +2,12 @@
 
 Each expand job reads one Query page of a topic shard (or takes a publication's explicit targets),
 registers and sends the next page's job first (so shards page along while this page is packed), packs
-the page into delivery batches close to SQS's size limit, registers and sends them, and only then
-records its own checkpoint with the page's target count. A crash anywhere leaves either a redelivery
-that redoes the page (every job it sends has a deterministic key, so nothing counts twice) or a
-checkpoint that makes the redelivery a no-op. A small audience is delivered inline, as the same
-checkpointed batch, without the second queue hop.
+the page into delivery batches close to SQS's size limit, registers them (adding their targets to the
+publication's total in the same write, before any of them can count a delivery) and sends them, and
+only then records its own checkpoint. A crash anywhere leaves either a redelivery that redoes the page
+(every job it sends has a deterministic key, so nothing counts twice) or a checkpoint that makes the
+redelivery a no-op. A small audience is delivered inline, as the same registered, checkpointed batch,
+without the second queue hop.
 """
 
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
@@ -43,7 +44,7 @@ def _page_targets(job: ExpandJob, expires_at: int) -> tuple[list[Target], bool]:
     page = subscription_store.subscriber_page(job.app_id, job.topic, job.shard, job.cursor, settings.expand_page_size)
     if page.next_cursor is not None:
         follow_up = job.model_copy(update={"cursor": page.next_cursor})
-        publication_store.register_jobs(job.app_id, job.publication_id, [follow_up.job_key], expires_at)
+        publication_store.register_expand_jobs(job.app_id, job.publication_id, [follow_up.job_key], expires_at)
         send_jobs(settings.fanout_queue_url, [follow_up])
     explicit = set(job.explicit_device_ids)
     targets = [t for t in page.targets if t.device_id not in explicit]
@@ -95,13 +96,15 @@ def expand_page(job: ExpandJob, used: usage.Usage, remaining_s: RemainingTime | 
     inline = (
         batches[0] if whole_audience and len(batches) == 1 and len(targets) <= settings.inline_delivery_max else None
     )
-    publication_store.register_jobs(job.app_id, job.publication_id, [b.job_key for b in batches], expires_at)
+    publication_store.register_delivery_batches(
+        job.app_id, job.publication_id, [(b.job_key, len(b.targets)) for b in batches], expires_at
+    )
     if inline is None:
         send_jobs(settings.delivery_queue_url, batches, limit_bytes=settings.job_message_bytes)
     else:
         deliver_batch(inline, remaining_s)
     applied = publication_store.apply_job_result(
-        job.app_id, job.publication_id, job.job_key, total=len(targets), expires_at=expires_at, used=used
+        job.app_id, job.publication_id, job.job_key, targets=len(targets), expires_at=expires_at, used=used
     )
     if applied:
         logger.info("expanded a page", extra={"job_key": job.job_key, "targets": len(targets), "batches": len(batches)})

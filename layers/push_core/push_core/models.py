@@ -129,6 +129,8 @@ class InboxMessage(Record):
 
 
 class PublicationStatus(StrEnum):
+    """Where a publication's fan-out stands; only ever moves forward, in this order."""
+
     QUEUED = "queued"
     EXPANDING = "expanding"
     DELIVERING = "delivering"
@@ -148,8 +150,12 @@ class Publication(Record):
     confirmed: int = 0
     # Targets in slices a killed invocation may have sent before recording them (an upper bound).
     possible_duplicates: int = 0
+    # Jobs of each kind, counted when registered (before they are sent) and when done: expand jobs (a
+    # topic shard's pages, the explicit targets) and delivery batches (a page's, and each batch's retry).
     expand_jobs: int = 0
     expand_jobs_done: int = 0
+    delivery_batches: int = 0
+    delivery_batches_done: int = 0
     # AWS consumption of the fan-out so far (read/write capacity units, requests), for cost per delivery.
     usage_read_units: float = 0.0
     usage_write_units: float = 0.0
@@ -158,14 +164,20 @@ class Publication(Record):
 
     @property
     def pending(self) -> int:
-        """Targets found but not yet delivered or failed."""
+        """Targets found but not yet delivered or failed (a batch's targets join the total when it is
+        registered, before it can count any of them)."""
         return self.total - self.passed - self.failed
 
     @property
     def status(self) -> PublicationStatus:
-        """Derived from the counters, so it can never disagree with them."""
+        """Derived from the counters, so it can never disagree with them.
+
+        Expand jobs only register jobs while they are outstanding, and a batch registers its retry in the
+        write that marks it done, so each step below, once reached, holds.
+        """
         if self.expand_jobs_done < self.expand_jobs:
-            return PublicationStatus.QUEUED if self.expand_jobs_done == 0 else PublicationStatus.EXPANDING
-        if self.pending > 0:
+            started = self.expand_jobs_done > 0 or self.delivery_batches > 0
+            return PublicationStatus.EXPANDING if started else PublicationStatus.QUEUED
+        if self.delivery_batches_done < self.delivery_batches or self.pending > 0:
             return PublicationStatus.DELIVERING
         return PublicationStatus.COMPLETED

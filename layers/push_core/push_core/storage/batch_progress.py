@@ -225,7 +225,9 @@ def finish(
     """Record the last slice and mark the batch done, adding every slice's counts (and the AWS usage the
     batch caused) to the publication, in one transaction: counted exactly once. The batch's retry, if
     any, is registered in the same transaction and noted, so a copy of the batch arriving later can send
-    it if this holder dies first. False when the publication is gone.
+    it if this holder dies first; its targets are already in the total (they were this batch's), and the
+    batches outstanding stay as many, so the publication never looks settled while a retry waits. False
+    when the publication is gone.
     """
     pk = publication_pk(app_id, publication_id)
     run_values: dict[str, Any] = {":yes": True, ":owner": owner, ":slice": last.index, ":after": last.index + 1}
@@ -248,8 +250,8 @@ def finish(
     ops.append(
         Update(
             {"pk": pk, "sk": "PUB"},
-            "ADD passed :passed, failed :failed, possible_duplicates :dups, expand_jobs_done :one, "
-            "expand_jobs :retries, " + USAGE_ADDITIONS,
+            "ADD passed :passed, failed :failed, possible_duplicates :dups, delivery_batches_done :one, "
+            "delivery_batches :retries, " + USAGE_ADDITIONS,
             condition="attribute_exists(pk)",
             values={
                 ":passed": total.passed,

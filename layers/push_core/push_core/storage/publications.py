@@ -1,7 +1,8 @@
 """Publications and their exact counters, with per-job checkpoints that make redelivery harmless."""
 
+from collections.abc import Sequence
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 
 from botocore.exceptions import ClientError
 
@@ -60,22 +61,44 @@ def job_applied(app_id: str, publication_id: str, job_key: str) -> bool:
     return item is not None
 
 
-def register_jobs(app_id: str, publication_id: str, job_keys: list[str], expires_at: int) -> None:
-    """Count jobs before they are sent, each once, so the publication cannot look finished early.
+# Each kind of job has its own counters, so the status can tell expanding from delivering.
+JobCounter = Literal["expand_jobs", "delivery_batches"]
+
+
+def register_expand_jobs(app_id: str, publication_id: str, job_keys: Sequence[str], expires_at: int) -> None:
+    """Count expand jobs (a shard's next page) before they are sent, each once."""
+    _register_each(app_id, publication_id, "expand_jobs", [(key, 0) for key in job_keys], expires_at)
+
+
+def register_delivery_batches(
+    app_id: str, publication_id: str, batches: Sequence[tuple[str, int]], expires_at: int
+) -> None:
+    """Count delivery batches, given as (job key, targets), before they are sent, each once.
+
+    Their targets join the total in the same write, so no batch can count a delivery the total does
+    not hold yet: pending never goes below zero.
+    """
+    _register_each(app_id, publication_id, "delivery_batches", list(batches), expires_at)
+
+
+def _register_each(
+    app_id: str, publication_id: str, counter: JobCounter, jobs: list[tuple[str, int]], expires_at: int
+) -> None:
+    """Register jobs so the publication cannot look finished early, each exactly once.
 
     One transaction registers up to 99 jobs; if any was registered already (a redelivered parent), each
     is registered on its own, skipping those that were.
     """
-    for start in range(0, len(job_keys), _JOBS_PER_TRANSACTION):
-        chunk = job_keys[start : start + _JOBS_PER_TRANSACTION]
+    for start in range(0, len(jobs), _JOBS_PER_TRANSACTION):
+        chunk = jobs[start : start + _JOBS_PER_TRANSACTION]
         try:
-            _register(app_id, publication_id, chunk, expires_at)
+            _register(app_id, publication_id, counter, chunk, expires_at)
         except ConditionFailed:
             if len(chunk) == 1:
                 continue  # registered by an earlier attempt, or the publication is gone
-            for job_key in chunk:
+            for job in chunk:
                 try:
-                    _register(app_id, publication_id, [job_key], expires_at)
+                    _register(app_id, publication_id, counter, [job], expires_at)
                 except ConditionFailed:
                     continue
 
@@ -83,19 +106,22 @@ def register_jobs(app_id: str, publication_id: str, job_keys: list[str], expires
 _JOBS_PER_TRANSACTION = 99  # and the publication's counter: DynamoDB's limit is 100 items
 
 
-def _register(app_id: str, publication_id: str, job_keys: list[str], expires_at: int) -> None:
+def _register(
+    app_id: str, publication_id: str, counter: JobCounter, jobs: list[tuple[str, int]], expires_at: int
+) -> None:
     pk = publication_pk(app_id, publication_id)
     transact_write(
         [
             *(
                 Put({"pk": pk, "sk": f"JOB#{job_key}", "expires_at": expires_at}, condition="attribute_not_exists(pk)")
-                for job_key in job_keys
+                for job_key, _ in jobs
             ),
             Update(
                 {"pk": pk, "sk": "PUB"},
-                "ADD expand_jobs :n",
+                f"ADD {counter} :n, #total :targets",
                 condition="attribute_exists(pk)",
-                values={":n": len(job_keys)},
+                names={"#total": "total"},
+                values={":n": len(jobs), ":targets": sum(targets for _, targets in jobs)},
             ),
         ]
     )
@@ -126,11 +152,12 @@ def apply_job_result(
     publication_id: str,
     job_key: str,
     *,
-    total: int,
+    targets: int,
     expires_at: int,
     used: Usage | None = None,
 ) -> bool:
-    """Add an expand job's target count (and the AWS usage it caused) exactly once; False if already applied."""
+    """Mark an expand job done (its page's targets are in the total since its batches were registered)
+    and add the AWS usage it caused, exactly once; False if already applied."""
     pk = publication_pk(app_id, publication_id)
     spent = used or Usage()
     try:
@@ -140,17 +167,16 @@ def apply_job_result(
                     {
                         "pk": pk,
                         "sk": f"BATCH#{job_key}",
-                        "total": total,
+                        "total": targets,
                         "expires_at": expires_at,
                     },
                     condition="attribute_not_exists(pk)",
                 ),
                 Update(
                     {"pk": pk, "sk": "PUB"},
-                    f"ADD #total :total, expand_jobs_done :one, {USAGE_ADDITIONS}",
+                    f"ADD expand_jobs_done :one, {USAGE_ADDITIONS}",
                     condition="attribute_exists(pk)",
-                    names={"#total": "total"},
-                    values={":total": total, ":one": 1, **usage_values(spent, _CHECKPOINT_WRITE_UNITS)},
+                    values={":one": 1, **usage_values(spent, _CHECKPOINT_WRITE_UNITS)},
                 ),
             ]
         )
