@@ -13,7 +13,9 @@ TOKEN = "dGVzdA:APA91bH-token_0123456789"
 def _provider(fcm: FcmEmulator) -> FcmProvider:
     account = ServiceAccount.model_validate(fcm.create_service_account("demo-project"))
     fcm.last_account = account  # type: ignore[attr-defined]
-    return FcmProvider(FcmCredentials(service_account=account), base_url=fcm.url, ca_bundle=fcm.ca_path)
+    return FcmProvider(
+        FcmCredentials(service_account=account), base_url=fcm.url, ca_bundle=fcm.ca_path, allow_loopback=True
+    )
 
 
 def test_delivered_message_has_notification_string_data_and_android_block(fcm: FcmEmulator):

@@ -2,8 +2,8 @@ from emulators import WebhookEmulator
 from push_core.credentials import WebhookCredentials
 from push_core.models import Platform
 from push_core.providers.contract import Delivered, InvalidTarget, Rejected, Transient
+from push_core.providers.outbound_http import pinned_session
 from push_core.providers.webhook.provider import WebhookProvider
-from push_core.providers.webhook.transport import pinned_session
 from tests.fixtures.redirecting_server import redirecting_server
 from tests.fixtures.resolver import StubResolver
 from tests.providers.conftest import message, target
@@ -53,7 +53,14 @@ def test_gone_hooks_are_dead_and_server_errors_transient(webhooks: WebhookEmulat
 def test_private_addresses_are_never_called(webhooks: WebhookEmulator):
     provider = WebhookProvider(WebhookCredentials(secret="s" * 20), allow_loopback=False)
     [outcome] = _send(provider, [target(Platform.WEBHOOK, "https://169.254.169.254/latest/meta-data")])
-    assert outcome == InvalidTarget("EndpointNotAllowed")
+    # Failed with its reason, never pruned: the filter's verdict is not the receiver's.
+    assert outcome == Rejected("EndpointNotAllowed")
+
+
+def test_a_name_that_does_not_resolve_is_retried_not_pruned(webhooks: WebhookEmulator):
+    provider = WebhookProvider(WebhookCredentials(secret="s" * 20), allow_loopback=False, resolver=StubResolver([]))
+    [outcome] = _send(provider, [target(Platform.WEBHOOK, "https://hooks.example/in")])
+    assert outcome == Transient("NameNotResolved", 60.0)
 
 
 def test_a_webhook_name_is_resolved_once_and_the_checked_address_is_the_one_connected_to(webhooks: WebhookEmulator):

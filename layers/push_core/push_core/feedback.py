@@ -16,8 +16,8 @@ from push_core.config import get_settings
 from push_core.models import DeviceRecord, Platform
 from push_core.observability import logger
 from push_core.providers.endpoints import EndpointNotAllowed, check_webhook_url
+from push_core.providers.outbound_http import pinned_session
 from push_core.providers.webhook.signature import SIGNATURE_HEADER, sign
-from push_core.providers.webhook.transport import pinned_session
 from push_core.queueing import FeedbackEvent
 from push_core.storage import apps as app_store
 from push_core.storage import devices as device_store
@@ -29,8 +29,10 @@ TIMESTAMPED = frozenset({"Unregistered", "ExpiredToken"})
 PRUNE_REASONS: dict[Platform, frozenset[str]] = {
     Platform.APNS: frozenset({"Unregistered", "ExpiredToken", "BadDeviceToken", "DeviceTokenNotForTopic"}),
     Platform.FCM: frozenset({"UNREGISTERED", "SENDER_ID_MISMATCH", "INVALID_ARGUMENT:token"}),
-    Platform.WEBPUSH: frozenset({"404", "410", "EndpointNotAllowed", "BadSubscriptionKeys"}),
-    Platform.WEBHOOK: frozenset({"404", "410", "EndpointNotAllowed"}),
+    # Only the push service's or receiver's own answers: a refused endpoint or unusable keys are failures
+    # of pushlane's checks (which can change), never proof the subscription is dead.
+    Platform.WEBPUSH: frozenset({"404", "410"}),
+    Platform.WEBHOOK: frozenset({"404", "410"}),
 }
 
 

@@ -16,7 +16,16 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from pydantic import ValidationError
 
-from push_core.providers.fcm.oauth import FCM_SCOPE, GRANT_TYPE, AccessTokenSource, OAuthError, ServiceAccount
+from push_core.providers.fcm.oauth import (
+    FCM_SCOPE,
+    GRANT_TYPE,
+    TOKEN_URI_NOT_ALLOWED,
+    AccessTokenSource,
+    OAuthError,
+    ServiceAccount,
+)
+from push_core.providers.outbound_http import pinned_session
+from tests.fixtures.resolver import StubResolver
 
 CLIENT_EMAIL = "pushlane@project-1.iam.gserviceaccount.com"
 KEY_ID = "0123456789abcdef"
@@ -125,7 +134,7 @@ def account(rsa_key, server) -> ServiceAccount:
 
 
 def test_token_is_exchanged_for_an_rs256_assertion_with_the_fcm_scope(account, server, clock):
-    token = AccessTokenSource(account, clock=clock).token()
+    token = AccessTokenSource(account, allow_loopback=True, clock=clock).token()
 
     assert token == "ya29.token-1"
     [exchange] = server.exchanges
@@ -140,7 +149,7 @@ def test_token_is_exchanged_for_an_rs256_assertion_with_the_fcm_scope(account, s
 
 
 def test_token_is_cached_until_expiry_minus_the_margin(account, server, clock):
-    source = AccessTokenSource(account, clock=clock, refresh_margin_s=300)
+    source = AccessTokenSource(account, allow_loopback=True, clock=clock, refresh_margin_s=300)
     start = clock.now
     first = source.token()
 
@@ -153,7 +162,7 @@ def test_token_is_cached_until_expiry_minus_the_margin(account, server, clock):
 
 
 def test_invalidate_makes_the_next_call_exchange_anew(account, server, clock):
-    source = AccessTokenSource(account, clock=clock)
+    source = AccessTokenSource(account, allow_loopback=True, clock=clock)
     rejected = source.token()
 
     source.invalidate(rejected)
@@ -166,7 +175,7 @@ def test_invalidate_makes_the_next_call_exchange_anew(account, server, clock):
 
 def test_concurrent_callers_share_one_exchange(account, server, clock):
     server.delay_s = 0.05
-    source = AccessTokenSource(account, clock=clock)
+    source = AccessTokenSource(account, allow_loopback=True, clock=clock)
     start = threading.Barrier(8)
     results: list[str] = []
 
@@ -191,7 +200,7 @@ def test_a_refused_assertion_raises_oauth_error_with_googles_reason(rsa_key, ser
     )
 
     with pytest.raises(OAuthError) as caught:
-        AccessTokenSource(account, clock=clock).token()
+        AccessTokenSource(account, allow_loopback=True, clock=clock).token()
 
     assert (caught.value.reason, caught.value.status) == ("invalid_grant", 400)
     assert caught.value.description == "Invalid JWT Signature."
@@ -211,7 +220,7 @@ def test_unusable_answers_raise_oauth_error(account, server, clock, status, body
     server.reply = (status, body)
 
     with pytest.raises(OAuthError) as caught:
-        AccessTokenSource(account, clock=clock).token()
+        AccessTokenSource(account, allow_loopback=True, clock=clock).token()
 
     assert (caught.value.reason, caught.value.status) == (reason, status)
 
@@ -228,14 +237,14 @@ def test_an_unreachable_token_endpoint_raises_oauth_error_from_the_network_error
     )
 
     with pytest.raises(OAuthError) as caught:
-        AccessTokenSource(account, clock=clock).token()
+        AccessTokenSource(account, allow_loopback=True, clock=clock).token()
 
     assert caught.value.reason == "network"
     assert isinstance(caught.value.__cause__, requests.ConnectionError)
 
 
 def test_a_failed_exchange_is_retried_on_the_next_call(account, server, clock):
-    source = AccessTokenSource(account, clock=clock)
+    source = AccessTokenSource(account, allow_loopback=True, clock=clock)
     server.reply = (500, b"{}")
     with pytest.raises(OAuthError):
         source.token()
@@ -253,7 +262,9 @@ def test_verify_is_passed_on_each_call_because_the_environment_overrides_a_sessi
             seen.update(kwargs)
             return super().post(url, data=data, json=json, **kwargs)
 
-    AccessTokenSource(account, clock=clock, session=RecordingSession(), verify="/etc/pushlane/ca.pem").token()
+    AccessTokenSource(
+        account, allow_loopback=True, clock=clock, session=RecordingSession(), verify="/etc/pushlane/ca.pem"
+    ).token()
 
     assert seen["verify"] == "/etc/pushlane/ca.pem"
 
@@ -287,3 +298,32 @@ def test_service_account_reads_googles_json_and_ignores_other_keys(rsa_key):
 def test_service_account_refuses_a_key_that_is_not_rsa(private_key):
     with pytest.raises(ValidationError, match="private_key"):
         ServiceAccount(project_id="p", client_email=CLIENT_EMAIL, private_key=private_key)
+
+
+@pytest.mark.parametrize(
+    "token_uri",
+    ["https://169.254.169.254/token", "https://10.0.0.8/token", "https://[::1]/token", "https://100.100.100.200/t"],
+)
+def test_a_token_uri_on_a_non_public_address_is_never_contacted(rsa_key, clock, token_uri: str):
+    # The service-account JSON is the app's: its token_uri is an outbound URL like a webhook's.
+    account = ServiceAccount(
+        project_id="project-1", client_email=CLIENT_EMAIL, private_key=_pem(rsa_key), token_uri=token_uri
+    )
+    with pytest.raises(OAuthError) as refused:
+        AccessTokenSource(account, clock=clock).token()
+    assert refused.value.reason == TOKEN_URI_NOT_ALLOWED
+
+
+def test_a_token_uri_that_resolves_to_a_private_address_is_never_contacted(rsa_key, clock):
+    resolver = StubResolver(["10.1.2.3"])
+    account = ServiceAccount(
+        project_id="project-1",
+        client_email=CLIENT_EMAIL,
+        private_key=_pem(rsa_key),
+        token_uri="https://oauth2.example.com/token",
+    )
+    source = AccessTokenSource(account, clock=clock, session=pinned_session(resolver=resolver))
+    with pytest.raises(OAuthError) as refused:
+        source.token()
+    assert refused.value.reason == TOKEN_URI_NOT_ALLOWED
+    assert resolver.lookups == ["oauth2.example.com"]

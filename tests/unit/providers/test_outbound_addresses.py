@@ -18,10 +18,10 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from push_core.credentials import WebhookCredentials, WebPushCredentials
 from push_core.models import MessageContent, Platform, Target
-from push_core.providers.contract import InvalidTarget, PushMessage, Transient
+from push_core.providers.contract import PushMessage, Rejected, Transient
 from push_core.providers.endpoints import EndpointNotAllowed, checked_addresses
+from push_core.providers.outbound_http import PinnedAddressAdapter
 from push_core.providers.webhook.provider import WebhookProvider
-from push_core.providers.webhook.transport import PinnedAddressAdapter
 from push_core.providers.webpush.provider import WebPushProvider
 from push_core.providers.webpush.vapid import generate_vapid_key
 from tests.fixtures.resolver import StubResolver
@@ -154,7 +154,7 @@ def test_a_rebinding_webhook_name_is_connected_to_at_the_address_that_was_checke
 
 def test_a_webhook_name_answering_a_metadata_address_is_never_dialled(dialled):
     [outcome] = _webhook(StubResolver(["8.8.8.8", "169.254.169.254"]))
-    assert outcome == InvalidTarget("EndpointNotAllowed")
+    assert outcome == Rejected("EndpointNotAllowed")
     assert dialled == []
 
 

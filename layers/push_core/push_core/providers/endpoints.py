@@ -32,6 +32,10 @@ class EndpointNotAllowed(ValueError):
     """The URL is not one pushlane may contact; the message says why."""
 
 
+class NameNotResolved(EndpointNotAllowed):
+    """The host has no address right now: DNS may answer later, so this is no verdict on the URL."""
+
+
 def resolve_host(host: str, port: int) -> list[str]:
     """The system resolver: getaddrinfo's TCP addresses for host, in its order of preference, without repeats."""
     infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP)
@@ -79,9 +83,9 @@ def checked_addresses(
         try:
             addresses = list(resolver(host, port))
         except OSError as error:
-            raise EndpointNotAllowed(f"{host} does not resolve") from error
+            raise NameNotResolved(f"{host} does not resolve") from error
     if not addresses:
-        raise EndpointNotAllowed(f"{host} does not resolve")
+        raise NameNotResolved(f"{host} does not resolve")
     # All, not any: the connection may go to whichever answer works, so every one must be acceptable.
     for address in addresses:
         if not _allowed(address, allow_loopback=allow_loopback):

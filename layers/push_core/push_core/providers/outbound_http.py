@@ -1,4 +1,5 @@
-"""A requests session for app-supplied URLs (webhooks, feedback notifications) that connects only to addresses
+"""A requests session for app-supplied URLs (webhooks, feedback notifications, a service account's token_uri)
+that connects only to addresses
 it has checked: the name is resolved once, every answer must be globally routable, and the connection goes to
 one of those answers while TLS (SNI, certificate) and the Host header still use the name. Redirects are never
 followed, since a receiver could redirect anywhere.

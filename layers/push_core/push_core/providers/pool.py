@@ -51,6 +51,7 @@ def build_provider(creds: AnyCredentials, settings: Settings, token_store: Provi
                 ca_bundle=settings.provider_ca_bundle,
                 max_in_flight=settings.max_in_flight,
                 request_timeout_s=settings.provider_timeout_s,
+                allow_loopback=settings.allow_loopback_targets,
             )
         case WebPushCredentials():
             return WebPushProvider(

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from push_core.providers.contract import PushMessage
+from push_core.providers.payload_limits import PayloadError as PayloadError  # what build_request raises
+from push_core.providers.payload_limits import PayloadTooLarge, trim_to_fit
 
 MAX_PAYLOAD_BYTES = 4096
 MAX_VOIP_PAYLOAD_BYTES = 5120
@@ -23,15 +25,6 @@ PUSH_TYPES = frozenset(
         "pushtotalk",
     }
 )
-_ELLIPSIS = "…"
-
-
-class PayloadError(ValueError):
-    """The message cannot be sent to APNs as asked; reason is the APNs reason it would earn."""
-
-    def __init__(self, reason: str, detail: str) -> None:
-        super().__init__(detail)
-        self.reason = reason
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,23 +69,17 @@ def _payload_document(message: PushMessage) -> dict[str, Any]:
     return _deep_merge(document, override) if isinstance(override, dict) else document
 
 
-def _trim_alert_body(document: dict[str, Any], limit: int) -> bytes:
-    """Shorten the alert body (never the JSON structure) until the payload fits, ending it with an ellipsis."""
-    alert = document["aps"].get("alert")
-    body = alert.get("body") if isinstance(alert, dict) else None
-    encoded = _compact(document)
-    if not isinstance(body, str):
-        raise PayloadError("PayloadTooLarge", f"payload is {len(encoded)} bytes, over {limit}, and has no body to trim")
-    raw = body.encode()
-    keep = len(raw) - (len(encoded) - limit) - len(_ELLIPSIS.encode())
-    while keep > 0:
-        cut = raw[:keep].decode("utf-8", errors="ignore")  # never split a character
-        alert["body"] = cut + _ELLIPSIS
-        encoded = _compact(document)
-        if len(encoded) <= limit:
-            return encoded
-        keep -= len(encoded) - limit  # JSON escapes can make each byte cost more than one
-    raise PayloadError("PayloadTooLarge", f"payload is over {limit} bytes even with an empty body")
+def _trim_alert(document: dict[str, Any], limit: int) -> bytes:
+    """The payload with its alert body, then title, shortened until it fits (the JSON structure is kept)."""
+    aps = document["aps"]
+    alert = aps.get("alert") if isinstance(aps, dict) else None
+    if isinstance(alert, dict):
+        alert = aps["alert"] = dict(alert)  # it may be the caller's override: trim a copy
+    texts = [(alert, "body"), (alert, "title")] if isinstance(alert, dict) else []
+    size = trim_to_fit(lambda: len(_compact(document)), limit, texts)
+    if size > limit:
+        raise PayloadTooLarge(size, limit)
+    return _compact(document)
 
 
 def build_request(message: PushMessage, topic: str, *, trim: bool = False, now: float | None = None) -> ApnsRequest:
@@ -119,6 +106,6 @@ def build_request(message: PushMessage, topic: str, *, trim: bool = False, now: 
     payload = _compact(document)
     if len(payload) > limit:
         if not trim:
-            raise PayloadError("PayloadTooLarge", f"payload is {len(payload)} bytes, over {limit}")
-        payload = _trim_alert_body(document, limit)
+            raise PayloadTooLarge(len(payload), limit)
+        payload = _trim_alert(document, limit)
     return ApnsRequest(payload=payload, headers=tuple(headers.items()))

@@ -17,6 +17,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from pydantic import BaseModel, ConfigDict, model_validator
 
+from push_core.providers.endpoints import EndpointNotAllowed
+from push_core.providers.outbound_http import pinned_session
+
 FCM_SCOPE = "https://www.googleapis.com/auth/firebase.messaging"
 GRANT_TYPE = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 ASSERTION_LIFETIME_S = 3600  # Google's maximum
@@ -54,6 +57,10 @@ def rsa_signing_key(private_key_pem: str) -> rsa.RSAPrivateKey:
     return key
 
 
+# The reason of an OAuthError whose token_uri names an address pushlane never contacts (a misconfiguration).
+TOKEN_URI_NOT_ALLOWED = "token_uri_not_allowed"  # noqa: S105 - a reason code, not a secret
+
+
 class OAuthError(Exception):
     """The token endpoint refused the assertion, answered nonsense, or could not be reached.
 
@@ -79,9 +86,11 @@ class AccessTokenSource:
         clock: Callable[[], float] = time.time,
         refresh_margin_s: int = 300,
         verify: str | bool = True,
+        allow_loopback: bool = False,
     ) -> None:
         self.account = account
-        self._session = session if session is not None else requests.Session()
+        # token_uri comes from the app's service-account JSON: an outbound URL like a webhook's.
+        self._session = session if session is not None else pinned_session(allow_loopback=allow_loopback)
         self._clock = clock
         self._refresh_margin_s = refresh_margin_s
         self._verify = verify
@@ -132,6 +141,8 @@ class AccessTokenSource:
                 verify=self._verify,
                 allow_redirects=False,
             )
+        except EndpointNotAllowed as error:
+            raise OAuthError(TOKEN_URI_NOT_ALLOWED, None, str(error)) from error
         except requests.RequestException as error:
             raise OAuthError("network", None, type(error).__name__) from error
         body = _json_object(response)

@@ -7,10 +7,19 @@ from collections.abc import Sequence
 from push_core.credentials import FcmCredentials
 from push_core.http2 import Http2Client, RequestTemplate, Response
 from push_core.models import Target
-from push_core.providers.contract import Delivered, Outcome, PushMessage, Transient, outcome_for, retry_after_seconds
+from push_core.providers.contract import (
+    Delivered,
+    Outcome,
+    PushMessage,
+    Rejected,
+    Transient,
+    outcome_for,
+    retry_after_seconds,
+)
 from push_core.providers.fcm.errors import FCM_ERRORS, fallback_for_status
 from push_core.providers.fcm.message import build_body
-from push_core.providers.fcm.oauth import AccessTokenSource, OAuthError
+from push_core.providers.fcm.oauth import TOKEN_URI_NOT_ALLOWED, AccessTokenSource, OAuthError
+from push_core.providers.payload_limits import PayloadTooLarge
 from push_core.providers.streams import Pending, settle
 from push_core.providers.tls import client_context
 
@@ -28,9 +37,10 @@ class FcmProvider:
         ca_bundle: str | None = None,
         max_in_flight: int = 1000,
         request_timeout_s: float = 10.0,
+        allow_loopback: bool = False,
     ) -> None:
         account = credentials.service_account
-        self._tokens = AccessTokenSource(account, verify=ca_bundle or True)
+        self._tokens = AccessTokenSource(account, verify=ca_bundle or True, allow_loopback=allow_loopback)
         self._client = Http2Client(
             base_url,
             ssl_context=client_context(ca_bundle),
@@ -53,11 +63,16 @@ class FcmProvider:
     async def send(self, targets: Sequence[Target], message: PushMessage) -> list[Outcome]:
         """Send message to every FCM registration token in targets."""
         try:
+            body = build_body(message)
+        except PayloadTooLarge as error:  # the data cannot fit: a payload problem, never a dead token
+            return [Rejected(error.reason) for _ in targets]
+        try:
             # The token endpoint is plain HTTP/1.1; a refresh happens about once an hour, off the event loop.
             access_token = await asyncio.to_thread(self._tokens.token)
         except OAuthError as error:
+            if error.reason == TOKEN_URI_NOT_ALLOWED:  # retrying cannot fix the app's credentials
+                return [Rejected(f"oauth:{error.reason}") for _ in targets]
             return [Transient(f"oauth:{error.reason}", 30.0) for _ in targets]
-        body = build_body(message)
         template = self._template(access_token)
         pending: list[Pending] = [
             self._client.submit(template, self._path, (), body.for_token(target.token or "")) for target in targets

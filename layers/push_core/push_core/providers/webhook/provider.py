@@ -15,12 +15,19 @@ from push_core.providers.contract import (
     InvalidTarget,
     Outcome,
     PushMessage,
+    Rejected,
     Transient,
     outcome_for_status,
 )
-from push_core.providers.endpoints import EndpointNotAllowed, Resolver, check_webhook_url, resolve_host
+from push_core.providers.endpoints import (
+    EndpointNotAllowed,
+    NameNotResolved,
+    Resolver,
+    check_webhook_url,
+    resolve_host,
+)
+from push_core.providers.outbound_http import pinned_session
 from push_core.providers.webhook.signature import SIGNATURE_HEADER, sign
-from push_core.providers.webhook.transport import pinned_session
 
 TIMEOUT_S = 10.0
 # A receiver answers by status: gone means the hook was removed on purpose.
@@ -75,7 +82,7 @@ class WebhookProvider:
             # The URL's form here; its addresses as the session connects, so they are checked exactly once.
             check_webhook_url(url, allow_loopback=self._allow_loopback, resolve=False)
         except EndpointNotAllowed:
-            return InvalidTarget("EndpointNotAllowed")
+            return Rejected("EndpointNotAllowed")
         now = int(time.time())
         body = render_body(target, message, now)
         headers = {
@@ -88,8 +95,10 @@ class WebhookProvider:
             response = self._session.post(
                 url, data=body, headers=headers, timeout=TIMEOUT_S, allow_redirects=False, verify=self._verify
             )
-        except EndpointNotAllowed:
-            return InvalidTarget("EndpointNotAllowed")
+        except NameNotResolved:
+            return Transient("NameNotResolved", 60.0)
+        except EndpointNotAllowed:  # where the name points now, not a dead hook: failed, never pruned
+            return Rejected("EndpointNotAllowed")
         except requests.Timeout:
             return Transient("Timeout", 5.0)
         except requests.RequestException as error:

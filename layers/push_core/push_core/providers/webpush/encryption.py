@@ -34,6 +34,10 @@ class EncryptionError(ValueError):
     """The message cannot be encrypted for this subscription (bad keys, oversize plaintext)."""
 
 
+class PlaintextTooLarge(EncryptionError):
+    """The plaintext does not fit one record: a problem of the message, for every subscription alike."""
+
+
 def encrypt(
     plaintext: bytes,
     p256dh: str,
@@ -48,7 +52,7 @@ def encrypt(
     and salt are drawn per message; salt and sender_private_key exist to reproduce known vectors.
     """
     if len(plaintext) > MAX_PLAINTEXT_BYTES:
-        raise EncryptionError(f"plaintext is {len(plaintext)} bytes; at most {MAX_PLAINTEXT_BYTES} fit one record")
+        raise PlaintextTooLarge(f"plaintext is {len(plaintext)} bytes; at most {MAX_PLAINTEXT_BYTES} fit one record")
     ua_public_bytes, ua_public = _subscription_key(p256dh)
     auth_secret = _b64decode(auth, "auth")
     if len(auth_secret) != 16:

@@ -3,14 +3,13 @@
 import asyncio
 import base64
 import hashlib
-import json
 import re
 from collections import OrderedDict
 from collections.abc import Sequence
 from urllib.parse import urlsplit
 
 from push_core.credentials import WebPushCredentials
-from push_core.http2 import Http2Client, RequestTemplate, Response
+from push_core.http2 import ConnectError, Http2Client, RequestTemplate, Response
 from push_core.models import Target
 from push_core.providers.contract import (
     Delivered,
@@ -22,10 +21,17 @@ from push_core.providers.contract import (
     Transient,
     outcome_for_status,
 )
-from push_core.providers.endpoints import EndpointNotAllowed, check_push_endpoint
+from push_core.providers.endpoints import (
+    EndpointNotAllowed,
+    Resolver,
+    check_push_endpoint,
+    checked_addresses,
+    resolve_host,
+)
 from push_core.providers.streams import Pending, settle
 from push_core.providers.tls import client_context
-from push_core.providers.webpush.encryption import EncryptionError, encrypt
+from push_core.providers.webpush.encryption import EncryptionError, PlaintextTooLarge, encrypt
+from push_core.providers.webpush.payload import render_payload
 from push_core.providers.webpush.vapid import VapidSigner
 
 DEFAULT_TTL_S = 28 * 86_400  # the longest push services keep a message
@@ -52,22 +58,6 @@ def topic_header(collapse_key: str) -> str:
     return base64.urlsafe_b64encode(hashlib.sha256(collapse_key.encode()).digest()[:24]).decode()
 
 
-def render_payload(message: PushMessage) -> bytes:
-    """What the service worker receives (decrypted): a small JSON document."""
-    content = message.content
-    document = {
-        "id": message.message_id,
-        "title": content.title,
-        "body": content.body,
-        "link": content.link,
-        "importance": content.importance,
-        "data": content.data,
-    }
-    return json.dumps(
-        {k: v for k, v in document.items() if v is not None}, separators=(",", ":"), ensure_ascii=False
-    ).encode()
-
-
 def _outcome(response: Response) -> Outcome:
     if response.status in (200, 201, 202):
         return Delivered(response.headers.get("location"))
@@ -86,10 +76,12 @@ class WebPushProvider:
         ca_bundle: str | None = None,
         max_in_flight: int = 1000,
         request_timeout_s: float = 10.0,
+        resolver: Resolver = resolve_host,
     ) -> None:
         self._vapid = VapidSigner(credentials.vapid_private_key, credentials.subject)
         self._allowed_hosts = allowed_hosts
         self._allow_loopback = allow_loopback
+        self._resolver = resolver
         self._context = client_context(ca_bundle)
         self._max_in_flight = max_in_flight
         self._request_timeout_s = request_timeout_s
@@ -104,12 +96,24 @@ class WebPushProvider:
                 ssl_context=self._context,
                 max_in_flight=self._max_in_flight,
                 request_timeout=self._request_timeout_s,
+                resolve=self._checked_addresses,
             )
             self._clients[origin] = client
             if len(self._clients) > _MAX_CLIENTS:
                 _, oldest = self._clients.popitem(last=False)
                 asyncio.ensure_future(oldest.close())  # noqa: RUF006 - closing in the background is fine
         return client
+
+    async def _checked_addresses(self, host: str, port: int) -> list[str]:
+        """The push service's addresses, resolved once per connection and each globally routable; the connection
+        goes to one of them. A private answer for an allowed push service is a DNS fault, not a dead subscription:
+        its requests fail as not sent (retried), and nothing is pruned."""
+        try:
+            return await asyncio.to_thread(
+                checked_addresses, host, port, allow_loopback=self._allow_loopback, resolver=self._resolver
+            )
+        except EndpointNotAllowed as error:
+            raise ConnectError(str(error)) from error
 
     async def send(self, targets: Sequence[Target], message: PushMessage) -> list[Outcome]:
         """Encrypt and send message to every subscription in targets."""
@@ -132,10 +136,12 @@ class WebPushProvider:
         try:
             check_push_endpoint(endpoint, self._allowed_hosts, allow_loopback=self._allow_loopback)
             body = encrypt(plaintext, target.push.get("p256dh", ""), target.push.get("auth", ""))
-        except EndpointNotAllowed:
-            return InvalidTarget("EndpointNotAllowed")
+        except EndpointNotAllowed:  # the allow-list's verdict, not the push service's: failed, never pruned
+            return Rejected("EndpointNotAllowed")
+        except PlaintextTooLarge:  # the message's fault, the same for every subscription: never prune for it
+            return Rejected("PayloadTooLarge")
         except EncryptionError:
-            return InvalidTarget("BadSubscriptionKeys")
+            return Rejected("BadSubscriptionKeys")
         parts = urlsplit(endpoint)
         origin = f"{parts.scheme}://{parts.netloc}"
         client = self._client(origin)
