@@ -7,6 +7,7 @@ Stage one (``fanout.expand_page``), per Query page of a topic shard:
   checkpoint (BATCH#, PUB). A shard whose whole audience is one batch of at most inline_delivery_max
   targets is delivered by the expand job itself instead of sent.
 Stage two (``delivery_batches.deliver_slices``), per batch: UpdateItem (the lease, returning the item) ·
+  UpdateItem (the app's hourly deliveries quota) ·
   UpdateItem per slice of SLICE_SIZE but the last · TransactWriteItems (finish and last slice: RUN#, PUB).
 Per execution environment that delivers: the shared APNs token's GetItem (and one PutItem by whoever
   mints it) and one Secrets Manager GetSecretValue (credentials are cached for 5 minutes).
@@ -174,8 +175,9 @@ class Message:
         )
         return len(job.model_dump_json(exclude_none=True))
 
-    def publication_item_bytes(self, audience: int, jobs: int) -> int:
+    def publication_item_bytes(self, audience: int, pages: int, batches: int) -> int:
         """The PUB item with its counters grown to this audience (as create_publication lays it out)."""
+        jobs = pages + batches
         publication = Publication(
             app_id=self.app_id,
             publication_id=self.publication_id,
@@ -184,8 +186,10 @@ class Message:
             created_at=self.created_at,
             total=audience,
             passed=audience,
-            expand_jobs=jobs,
-            expand_jobs_done=jobs,
+            expand_jobs=pages,
+            expand_jobs_done=pages,
+            delivery_batches=batches,
+            delivery_batches_done=batches,
             usage_read_units=audience / 10 + 0.5,
             usage_write_units=audience / 100 + 0.5,
             usage_dynamodb_requests=jobs * 10,
@@ -327,8 +331,9 @@ def _batch(tally: Tally, targets: int, shape: Shape, rules: CapacityRules, publi
     slices = math.ceil(targets / shape.slice_size)
     tally.delivery_batches += 1
     tally.deliveries += targets
-    tally.dynamodb_requests += 1 + (slices - 1) + 1
-    tally.dynamodb_write_units += rules.update(SMALL_ITEM_BYTES) * slices  # the lease and every slice but the last
+    tally.dynamodb_requests += 1 + 1 + (slices - 1) + 1
+    # the lease, the app's hourly deliveries count (limits.take_deliveries), every slice but the last
+    tally.dynamodb_write_units += rules.update(SMALL_ITEM_BYTES) * (slices + 1)
     tally.dynamodb_write_units += rules.transaction([SMALL_ITEM_BYTES, publication])
 
 
@@ -343,8 +348,9 @@ def count(
 ) -> Tally:
     """Count a publication's calls from its pages (one list per topic shard, in chain order)."""
     audience = sum(page.targets for pages in shards for page in pages)
-    jobs = sum(len(pages) + sum(len(page.batch_targets) for page in pages) for pages in shards)
-    publication = message.publication_item_bytes(audience, jobs)
+    page_count = sum(len(chain) for chain in shards)
+    batch_count = sum(len(page.batch_targets) for chain in shards for page in chain)
+    publication = message.publication_item_bytes(audience, page_count, batch_count)
     tally = Tally()
     tally.publish_dynamodb_requests = 1
     tally.publish_write_units = rules.put(publication)

@@ -309,6 +309,10 @@ class Gateway:
             raise ValueError(f"routes name functions that were not loaded: {', '.join(missing)}")
         self._router = Router(routes)
         self._functions = functions
+        # One execution environment per function here, and an environment serves one request at a time, as
+        # on Lambda: Powertools' resolver keeps the request it is resolving on itself (app.context), so two
+        # requests resolved at once in one environment clear each other's state (500s under concurrency).
+        self._environments = {name: threading.Lock() for name in functions}
         self._api_id = api_id
         self._account_id = account_id
 
@@ -350,7 +354,8 @@ class Gateway:
         )
         function = self._functions[match.route.function]
         try:
-            result = function.invoke(event)
+            with self._environments[match.route.function]:
+                result = function.invoke(event)
         except Exception:  # API Gateway turns any failed invocation into a 500; the traceback is the log
             logger.exception("%s %s: %s failed", request.method, raw_path, match.route.function)
             return _json_error(500, "Internal Server Error")

@@ -50,11 +50,12 @@ def _pump(stream: IO[str], into: list[str]) -> None:
         into.append(line.rstrip("\n"))
 
 
-@pytest.fixture(scope="session")
-def stack() -> Iterator[RunningStack]:
+def start_stack(*parameters: str) -> RunningStack:
+    """`python -m local_stack` on free loopback ports with these template parameters (NAME=VALUE), once ready."""
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    overrides = [arg for parameter in parameters for arg in ("--parameter", parameter)]
     process = subprocess.Popen(
-        [sys.executable, "-m", "local_stack", "--host", "127.0.0.1", "--port", "0", "--moto-port", "0"],
+        [sys.executable, "-m", "local_stack", "--host", "127.0.0.1", "--port", "0", "--moto-port", "0", *overrides],
         cwd=REPO,
         env=env,
         stdout=subprocess.PIPE,
@@ -79,10 +80,21 @@ def stack() -> Iterator[RunningStack]:
     while not any(line.startswith("# The whole API") for line in running.lines):
         assert time.monotonic() < deadline, running.output
         time.sleep(0.05)
+    return running
+
+
+def stop_stack(running: RunningStack, timeout_s: float = 20) -> None:
+    """Ctrl-C, as a user stops it."""
+    if running.process.poll() is None:
+        running.process.send_signal(signal.SIGINT)
+        running.process.wait(timeout=timeout_s)
+
+
+@pytest.fixture(scope="session")
+def stack() -> Iterator[RunningStack]:
+    running = start_stack()
     yield running
-    if process.poll() is None:
-        process.send_signal(signal.SIGINT)
-        process.wait(timeout=20)
+    stop_stack(running)
 
 
 @pytest.fixture

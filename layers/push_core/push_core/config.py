@@ -47,6 +47,17 @@ class Settings(BaseModel):
     max_in_flight: int = Field(default=1000, ge=1, le=10_000)
     # How long a provider request may go unanswered before it counts as a (retryable) timeout.
     provider_timeout_s: float = Field(default=10.0, gt=0, le=60)
+    # Limits (README "Limits and quotas"): far above what a working app does, low enough that a leaked
+    # key cannot run up the owner's AWS bill or provider quota. Rates are per minute unless named.
+    rate_limit_per_key: int = Field(default=1200, ge=1)
+    rate_limit_per_app: int = Field(default=6000, ge=1)
+    # Failed authentications per source IP in failed_auth_window_s: the stricter budget.
+    failed_auth_per_ip: int = Field(default=30, ge=1)
+    failed_auth_window_s: int = Field(default=300, ge=1, le=86_400)
+    max_devices_per_app: int = Field(default=1_000_000, ge=1)
+    max_topics_per_device: int = Field(default=100, ge=1)
+    publications_per_minute: int = Field(default=600, ge=1)
+    deliveries_per_hour: int = Field(default=10_000_000, ge=1)
 
     @classmethod
     def from_environ(cls) -> "Settings":
@@ -88,6 +99,14 @@ _OPTIONAL = {
     "ALLOW_LOOPBACK_TARGETS": "allow_loopback_targets",
     "MAX_IN_FLIGHT": "max_in_flight",
     "PROVIDER_TIMEOUT_S": "provider_timeout_s",
+    "RATE_LIMIT_PER_KEY": "rate_limit_per_key",
+    "RATE_LIMIT_PER_APP": "rate_limit_per_app",
+    "FAILED_AUTH_PER_IP": "failed_auth_per_ip",
+    "FAILED_AUTH_WINDOW_S": "failed_auth_window_s",
+    "MAX_DEVICES_PER_APP": "max_devices_per_app",
+    "MAX_TOPICS_PER_DEVICE": "max_topics_per_device",
+    "PUBLICATIONS_PER_MINUTE": "publications_per_minute",
+    "DELIVERIES_PER_HOUR": "deliveries_per_hour",
 }
 
 

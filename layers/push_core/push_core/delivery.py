@@ -55,6 +55,12 @@ class DeliveryReport:
         self.failed += 1
         self.failures[reason] += 1
 
+    def refuse(self, targets: Sequence[Target], reason: str) -> None:
+        """Count targets pushlane did not send (an app over its quota) as failed, with why."""
+        for target in targets:
+            self.fail(reason)
+            self.note(target, "failed", reason)
+
     def note(
         self, target: Target, outcome: ReceiptOutcome, reason: str | None = None, provider_id: str | None = None
     ) -> None:

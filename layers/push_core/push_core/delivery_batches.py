@@ -18,7 +18,7 @@ from collections.abc import Callable
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from push_core import usage
+from push_core import limits, usage
 from push_core.config import get_settings
 from push_core.delivery import DeliveryReport, delivery_service
 from push_core.models import InboxMessage, Target, utc_now
@@ -42,6 +42,8 @@ HANDBACK_MARGIN_S = 10.0
 _DEFAULT_LEASE_S = 60.0
 
 RemainingTime = Callable[[], float]
+# Why targets over the app's DeliveriesPerHour quota count as failed (receipts and logs).
+QUOTA_EXCEEDED = "quota_exceeded"
 
 
 def remaining_time(lambda_context: LambdaContext | None) -> RemainingTime | None:
@@ -169,19 +171,24 @@ def deliver_slices(job: DeliveryJob, used: usage.Usage, remaining_s: RemainingTi
     total = batch_progress.Tally(progress.passed, progress.failed, progress.duplicates)
     position = {target.device_id: index for index, target in enumerate(job.targets)}
     retry_positions = list(progress.retry_positions)
+    # The app's hourly quota, taken once per invocation for what is left of the batch (a resumed batch
+    # is counted again: the quota errs on the safe side); targets beyond it are counted failed.
+    granted = limits.take_deliveries(job.app_id, sum(len(part) for part in parts[progress.next_slice :]))
     retry_delay = progress.retry_delay_s
     try:
         for index in range(progress.next_slice, len(parts)):
             if index > progress.next_slice and left() < HANDBACK_MARGIN_S:
                 _hand_back(job, owner)
                 return
+            sending, granted = parts[index][:granted], max(0, granted - len(parts[index]))
             report = delivery_service().deliver(
                 job.app_id,
                 message,
-                parts[index],
+                sending,
                 inbox_expires_at=inbox_expires_at,
                 final_attempt=job.attempt + 1 >= MAX_ATTEMPTS,
             )
+            report.refuse(parts[index][len(sending) :], QUOTA_EXCEEDED)
             _report_dead_and_receipts(job, report, now, expires_at)
             doubtful = carried
             if report.ambiguous:

@@ -13,6 +13,8 @@ class PushlaneError(Exception):
         super().__init__(message)
         self.message = message
         self.code = code or self.default_code
+        # Response headers that belong to the error (Retry-After, RateLimit).
+        self.headers: dict[str, str] = {}
 
 
 class BadRequest(PushlaneError):
@@ -40,6 +42,13 @@ class Conflict(PushlaneError):
     default_code = "conflict"
 
 
+class QuotaExceeded(PushlaneError):
+    """A per-app quota (devices, topics per device) is used up; deleting something makes room."""
+
+    status = 409
+    default_code = "quota_exceeded"
+
+
 class PayloadTooLarge(PushlaneError):
     status = 413
     default_code = "payload_too_large"
@@ -55,3 +64,14 @@ class ServiceUnavailable(PushlaneError):
 
     status = 503
     default_code = "service_unavailable"
+
+
+class TooManyRequests(PushlaneError):
+    """A rate limit or per-minute quota is spent until its window ends (headers say when)."""
+
+    status = 429
+    default_code = "rate_limited"
+
+    def __init__(self, message: str, *, code: str | None = None, headers: dict[str, str]) -> None:
+        super().__init__(message, code=code)
+        self.headers = headers

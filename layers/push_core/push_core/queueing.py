@@ -15,6 +15,7 @@ from push_core.models import MessageContent, Platform, Target
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs.client import SQSClient
+    from mypy_boto3_sqs.type_defs import SendMessageBatchRequestEntryTypeDef
 
 SQS_BATCH_LIMIT = 10
 MAX_DELAY_S = 900  # SQS DelaySeconds ceiling
@@ -158,13 +159,16 @@ def send_jobs(
 ) -> None:
     """Send jobs in batch calls, re-sending any entry SQS reports as failed; raise if some never go."""
     bodies = [job.model_dump_json(exclude_none=True) for job in jobs]
+    # SQS fair queues: each app is a message group of the standard queue, so one app's backlog does not
+    # hold back another app's jobs (the body names its app, so equal bodies share their group).
+    app_of = {body: str(getattr(job, "app_id", "")) for body, job in zip(bodies, jobs, strict=True)}
     delay = max(0, min(MAX_DELAY_S, delay_s))
     for group in _request_groups(bodies, limit_bytes):
         pending = {str(i): body for i, body in enumerate(group)}
         for _ in range(_SEND_ATTEMPTS):
             response = sqs_client().send_message_batch(
                 QueueUrl=queue_url,
-                Entries=[{"Id": i, "MessageBody": b, "DelaySeconds": delay} for i, b in pending.items()],
+                Entries=[_entry(i, b, delay, app_of[b]) for i, b in pending.items()],
             )
             failed = response.get("Failed", [])
             # Sender faults (malformed entry) will not get better by retrying.
@@ -177,3 +181,10 @@ def send_jobs(
             raise ServiceUnavailable(
                 "The job queue did not accept the message; retry shortly.", code="queue_unavailable"
             )
+
+
+def _entry(entry_id: str, body: str, delay_s: int, app_id: str) -> "SendMessageBatchRequestEntryTypeDef":
+    entry: SendMessageBatchRequestEntryTypeDef = {"Id": entry_id, "MessageBody": body, "DelaySeconds": delay_s}
+    if app_id:
+        entry["MessageGroupId"] = app_id
+    return entry

@@ -33,6 +33,11 @@ def feedback_pk(app_id: str) -> str:
     return f"APP#{app_id}#FB"
 
 
+def rate_pk(scope: str) -> str:
+    # Outside every app's partitions: a failed-authentication window belongs to an address, not an app.
+    return f"RATE#{scope}"
+
+
 def shard_of(device_id: str, shards: int) -> int:
     """The topic partition a device's subscriptions live in (stable for a device)."""
     return int(hashlib.sha256(device_id.encode()).hexdigest()[:8], 16) % shards

@@ -5,19 +5,40 @@ from typing import Any
 
 from boto3.dynamodb.conditions import Key
 
+from push_core.errors import QuotaExceeded
 from push_core.models import DeviceRecord, Platform, Target
-from push_core.storage.devices import device_exists_check, subscription_item
+from push_core.storage.devices import subscription_item
 from push_core.storage.keys import device_pk, topic_pk
-from push_core.storage.table import ConditionFailed, Delete, Put, dynamodb_table, transact_write
+from push_core.storage.table import ConditionFailed, Delete, Put, Update, dynamodb_table, transact_write
 
 
-def subscribe(device: DeviceRecord, topic: str, shards: int, now: int) -> bool:
-    """Subscribe the device; False when it already was subscribed."""
+def _topic_count(device: DeviceRecord) -> int:
+    item = (
+        dynamodb_table()
+        .get_item(
+            Key={"pk": device_pk(device.app_id, device.device_id), "sk": "DEV"},
+            ProjectionExpression="topics",
+            ConsistentRead=True,
+        )
+        .get("Item")
+    )
+    return int(item.get("topics", 0)) if item else 0  # type: ignore[arg-type]
+
+
+def subscribe(device: DeviceRecord, topic: str, shards: int, now: int, *, max_topics: int) -> bool:
+    """Subscribe the device; False when it already was subscribed, QuotaExceeded past max_topics."""
     reverse = {"pk": device_pk(device.app_id, device.device_id), "sk": f"SUB#{topic}", "created_at": now}
     try:
         transact_write(
             [
-                device_exists_check(device.app_id, device.device_id),
+                # The device's topic count is the quota; the same write checks the device still exists.
+                Update(
+                    {"pk": device_pk(device.app_id, device.device_id), "sk": "DEV"},
+                    "ADD topics :one",
+                    condition="attribute_exists(pk) AND enabled = :on "
+                    "AND (attribute_not_exists(topics) OR topics < :max)",
+                    values={":one": 1, ":on": True, ":max": max_topics},
+                ),
                 Put(reverse, condition="attribute_not_exists(pk)"),
                 Put({**subscription_item(device, topic, shards), "created_at": now}),
             ]
@@ -25,6 +46,13 @@ def subscribe(device: DeviceRecord, topic: str, shards: int, now: int) -> bool:
     except ConditionFailed as failure:
         if failure.failed_indexes == [1]:
             return False
+        if 0 in failure.failed_indexes and _topic_count(device) >= max_topics:
+            if 1 in failure.failed_indexes:  # already subscribed: nothing to refuse
+                return False
+            raise QuotaExceeded(
+                f"The device is subscribed to its {max_topics} topics (MaxTopicsPerDevice); unsubscribe one first.",
+                code="topic_quota_exceeded",
+            ) from failure
         raise
     return True
 
@@ -40,6 +68,12 @@ def unsubscribe(device: DeviceRecord, topic: str, shards: int) -> bool:
                     condition="attribute_exists(pk)",
                 ),
                 Delete({"pk": sub["pk"], "sk": sub["sk"]}),
+                Update(
+                    {"pk": device_pk(device.app_id, device.device_id), "sk": "DEV"},
+                    "ADD topics :minus",
+                    condition="attribute_exists(pk)",
+                    values={":minus": -1},
+                ),
             ]
         )
     except ConditionFailed:
