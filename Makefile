@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 3000
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: install system-deps run test bench unit integration e2e infrastructure chaos lint format admin-key clean
+.PHONY: install system-deps run test bench unit integration e2e infrastructure chaos fuzz lint format admin-key clean
 
 $(INSTALLED): requirements-dev.txt layers/push_core/requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,10 @@ test: install system-deps lint
 
 unit integration e2e infrastructure chaos: install
 	$(PY) -m pytest -q tests/$@
+
+## make fuzz: the long schemathesis run against the local stack (make test runs 25 examples per operation)
+fuzz: install
+	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-200} $(PY) -m pytest -q tests/e2e/test_fuzz.py
 
 ## make bench: pushlane's delivery CPU against aioapns, firebase-admin and pywebpush (bench/results.json, .png)
 bench: install

@@ -7,6 +7,7 @@ import threading
 import time
 
 import requests
+from openapi_spec_validator import validate
 
 from local_stack.template import load_sam_app
 from tests.e2e.conftest import Api, RunningStack
@@ -137,6 +138,22 @@ def test_openapi_document_lists_every_routed_operation(http: Api):
     docs = http.call("GET", "/v1/docs")
     assert docs.status_code == 200
     assert "swagger" in docs.text.lower()
+
+
+def test_openapi_document_is_valid_and_documents_every_answer(http: Api):
+    document = http.call("GET", "/v1/openapi.json").json()
+    validate(document)  # every $ref resolves (ErrorBody included) and the document is OpenAPI 3.1
+    for path, item in document["paths"].items():
+        for method, operation in item.items():
+            responses = operation["responses"]
+            successes = [status for status in responses if status.startswith("2")]
+            assert successes, f"{method} {path} documents no success"
+            for status in successes:
+                content = responses[status].get("content", {})
+                assert (status == "204") == (content == {}), f"{method} {path} {status}: {content}"
+            for status in ("400", "401", "403", "404", "413", "415", "422", "429", "503"):
+                schema = responses[status]["content"]["application/json"]["schema"]
+                assert schema == {"$ref": "#/components/schemas/ErrorBody"}, (method, path, status)
 
 
 def test_stack_keeps_serving_while_a_long_poll_waits(http: Api):

@@ -181,6 +181,84 @@ def test_platform_overrides_reach_apns_and_fcm(aws: LocalAws, app: dict[str, str
     assert bad.status == 422
 
 
+LONG_BODY = "ü" * 2500  # 5,000 bytes of UTF-8: more than any platform's payload holds
+
+
+def _assert_trimmed(received: str) -> None:
+    assert received.endswith("…")
+    assert LONG_BODY.startswith(received[:-1])
+    assert 3000 < len(received[:-1].encode()) < len(LONG_BODY.encode())
+
+
+def test_a_body_too_long_for_any_payload_reaches_every_platform_trimmed(aws: LocalAws, app: dict[str, str]):
+    assert aws.providers is not None
+    for platform in ("apns", "fcm", "webpush"):
+        aws.new_device(app, ["long"], **_device_body(aws, platform))
+
+    message_id = aws.publish(app, topics=["long"], title="Big", body=LONG_BODY, data={"order": 42})
+    aws.drain()
+
+    report = aws.publication(app, message_id)
+    assert (report["total"], report["passed"], report["failed"]) == (3, 3, 0)
+    suite = aws.providers.suite
+    [apns] = suite.apns.ledger.delivered()
+    [fcm] = suite.fcm.ledger.delivered()
+    [webpush] = suite.webpush.ledger.delivered()
+    assert (apns.data["payload"]["aps"]["alert"]["title"], apns.data["payload"]["order"]) == ("Big", 42)
+    _assert_trimmed(apns.data["payload"]["aps"]["alert"]["body"])
+    assert (fcm.data["message"]["notification"]["title"], fcm.data["message"]["data"]["order"]) == ("Big", "42")
+    _assert_trimmed(fcm.data["message"]["notification"]["body"])
+    received = json.loads(webpush.data["plaintext"])  # the emulator decrypted it
+    assert (received["title"], received["data"]) == ("Big", {"order": 42})
+    _assert_trimmed(received["body"])
+
+
+def test_an_oversized_web_push_message_is_delivered_and_prunes_nothing(aws: LocalAws, app: dict[str, str]):
+    # Given a Web Push subscriber of an app that is told about every pruned device
+    assert aws.providers is not None
+    hook_url = _device_body(aws, "webhook")["url"]  # the emulator's hook, signed with the app's webhook secret
+    assert aws.http("PATCH", f"/v1/apps/{app['id']}", app["secret"], {"feedback_url": hook_url}).status == 200
+    subscription = aws.providers.suite.webpush.create_subscription()
+    registration = {"endpoint": subscription["endpoint"], "keys": subscription["keys"]}
+    device = aws.new_device(app, ["news"], platform="webpush", subscription=registration)
+
+    # When a message too big for one record is published to it
+    message_id = aws.publish(app, topics=["news"], body=LONG_BODY)
+    aws.drain()
+
+    # Then it arrives trimmed, and the subscription stays enabled and subscribed, with no device.pruned sent
+    [entry] = aws.providers.suite.webpush.ledger.delivered()
+    _assert_trimmed(json.loads(entry.data["plaintext"])["body"])
+    assert aws.publication(app, message_id)["passed"] == 1
+    stored = device_store.get_device(app["id"], device["id"])
+    assert stored is not None
+    assert stored.enabled
+    assert aws.http("GET", f"/v1/devices/{device['id']}/topics", app["secret"]).body["topics"] == ["news"]
+    assert aws.http("GET", "/v1/feedback", app["secret"]).body["feedback"] == []
+    assert aws.providers.suite.webhook.ledger.delivered() == []
+
+
+def test_data_a_platform_cannot_carry_is_refused_before_anything_is_queued(aws: LocalAws, app: dict[str, str]):
+    assert aws.providers is not None
+    aws.new_device(app, ["big"], **_device_body(aws, "webpush"))
+    hook = aws.new_device(app, [], **_device_body(aws, "webhook"))
+    data = {"blob": "x" * 4050}  # within the API's data limit, but over every push platform's with no text at all
+    queued = aws.queue_depth("FanoutQueue")
+
+    refused = aws.http("POST", "/v1/messages", app["secret"], {"topics": ["big"], "body": "b", "data": data})
+
+    assert refused.status == 422
+    assert refused.body["error"]["code"] == "payload_too_large_for_platform"
+    message = refused.body["error"]["message"]
+    assert all(f"{platform} by " in message for platform in ("apns", "fcm", "webpush"))
+    assert aws.queue_depth("FanoutQueue") == queued
+    # A webhook carries any size: sent only to one, the same data is accepted and delivered.
+    accepted = aws.publish(app, devices=[hook["id"]], data=data)
+    aws.drain()
+    assert aws.publication(app, accepted)["passed"] == 1
+    assert [e.data["body"]["data"] for e in aws.providers.suite.webhook.ledger.delivered()] == [data]
+
+
 def _queued_batch(aws: LocalAws, app: dict[str, str], tokens: list[str]) -> tuple[str, DeliveryJob]:
     """Publish to APNs devices by id and expand it: the delivery batch it made, received from its queue."""
     devices = [aws.new_device(app, [], platform="apns", token=token) for token in tokens]
@@ -284,3 +362,40 @@ def test_a_retry_lost_with_its_invocation_is_sent_by_the_next_copy_of_the_batch(
     assert sorted(e.data["target"]["token"] for e in fcm.ledger.delivered()) == [
         f"fcm-lost-retry-{n}" for n in range(3)
     ]
+
+
+def test_a_p8_key_with_escaped_newlines_is_accepted_and_signs(aws: LocalAws):
+    # Given the .p8 pasted through an environment variable or a JSON file: "\n" as two characters
+    assert aws.providers is not None
+    aws.providers.suite.apns.reset()
+    app = aws.new_app()
+    body = json.loads((aws.providers.directory / "apns.json").read_text())
+    escaped = {**body, "private_key": body["private_key"].strip().replace("\n", "\\n")}
+
+    # When the app stores it and publishes to an iPhone
+    stored = aws.http("PUT", f"/v1/apps/{app['id']}/credentials", app["secret"], escaped)
+    aws.new_device(app, ["t"], **_device_body(aws, "apns"))
+    message_id = aws.publish(app, topics=["t"], body="signed")
+    aws.drain()
+
+    # Then the credentials API and the signer agree: accepted, and APNs took the token it signed
+    assert stored.status == 200, stored.body
+    assert aws.publication(app, message_id)["passed"] == 1
+    assert [e.data["payload"]["aps"]["alert"]["body"] for e in aws.providers.suite.apns.ledger.delivered()] == [
+        "signed"
+    ]
+
+
+def test_certificate_and_key_that_do_not_match_are_refused(aws: LocalAws):
+    assert aws.providers is not None
+    app = aws.new_app()
+    issued = aws.providers.suite.apns.issue_client_certificate("com.example.app")
+    other = aws.providers.suite.apns.issue_client_certificate("com.example.app")
+    path = f"/v1/apps/{app['id']}/credentials"
+    body = {"platform": "apns", "topic": "com.example.app", "certificate": issued.cert_pem}
+
+    mismatched = aws.http("PUT", path, app["secret"], {**body, "certificate_key": other.key_pem})
+    matched = aws.http("PUT", path, app["secret"], {**body, "certificate_key": issued.key_pem})
+
+    assert (mismatched.status, mismatched.body["error"]["code"]) == (422, "invalid_credentials")
+    assert matched.status == 200, matched.body

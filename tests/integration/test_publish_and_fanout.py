@@ -156,7 +156,7 @@ def test_bad_publish_bodies_are_4xx_with_the_error_shape(aws: LocalAws):
         (json.dumps({"topics": ["t"], "body": "x", "importance": "high"}).encode(), 422, "validation_error"),
         (json.dumps({"topics": ["t"], "body": "x", "extra": 1}).encode(), 422, "validation_error"),
         (json.dumps({"topics": ["t"], "body": "x" * 70_000}).encode(), 413, "payload_too_large"),
-        (b"[]", 422, "validation_error"),
+        (b"[]", 422, "body_not_object"),
     ]
     for data, status, code in cases:
         reply = aws.http("POST", "/v1/messages", app["secret"], data=data, headers={"Content-Type": "application/json"})

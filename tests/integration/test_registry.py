@@ -1,6 +1,9 @@
 """Apps, keys, devices and topics through the real registry routes."""
 
+import json
 from typing import Any
+
+import pytest
 
 from push_core.storage import devices as device_store
 from tests.fixtures import sample_data
@@ -54,15 +57,96 @@ def test_keys_rotate_with_two_live_keys_per_role(aws: LocalAws):
     assert all("key" not in k for k in listed)  # secrets are shown only when issued
 
 
-def test_same_token_registers_the_same_device_with_a_fresh_key(aws: LocalAws):
+def _register(aws: LocalAws, key: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    reply = aws.http("POST", "/v1/devices", key, body)
+    return reply.status, reply.body
+
+
+KNOWN_TOKENS: list[dict[str, Any]] = [
+    {"platform": "apns", "token": "ab" * 32},
+    {"platform": "fcm", "token": "dGVzdA:APA91b-known"},
+    {"platform": "inbox", "token": "client-chosen-id"},
+    {
+        "platform": "webpush",
+        "subscription": {
+            "endpoint": "https://updates.push.services.mozilla.com/wpush/v2/known",
+            "keys": {"p256dh": P256DH, "auth": "BTBZMqHH6r4Tts7J_aSIgg"},
+        },
+    },
+]
+
+
+@pytest.mark.parametrize("body", KNOWN_TOKENS, ids=lambda b: str(b["platform"]))
+def test_the_public_key_cannot_take_over_a_registered_token(aws: LocalAws, body: dict[str, Any]):
+    # Given a device registered by its owner, who subscribed it and received a message
     app = aws.new_app()
-    first = aws.http("POST", "/v1/devices", app["public"], {"platform": "apns", "token": "AB" * 32})
-    again = aws.http("POST", "/v1/devices", app["public"], {"platform": "apns", "token": "ab" * 32})
-    assert (first.status, again.status) == (201, 200)
-    assert first.body["device"]["id"] == again.body["device"]["id"]
-    device_id = first.body["device"]["id"]
-    assert aws.http("GET", f"/v1/devices/{device_id}", first.body["device_key"]).status == 401
-    assert aws.http("GET", f"/v1/devices/{device_id}", again.body["device_key"]).status == 200
+    status, owner = _register(aws, app["public"], body)
+    assert status == 201
+    device_id, device_key = owner["device"]["id"], owner["device_key"]
+    assert aws.http("PUT", f"/v1/devices/{device_id}/topics/private", device_key).status == 201
+
+    # When a stranger holding only the public key (it ships inside the app) registers the same token
+    status, answer = _register(aws, app["public"], body)
+
+    # Then they get no device, no key, and the owner's key still works
+    assert (status, answer["error"]["code"]) == (409, "token_already_registered")
+    assert set(answer) == {"error"}
+    assert device_id not in json.dumps(answer)
+    assert aws.http("GET", f"/v1/devices/{device_id}/topics", device_key).body["topics"] == ["private"]
+
+
+def test_a_device_renews_its_own_registration_and_keeps_its_key(aws: LocalAws):
+    app = aws.new_app()
+    body = {"platform": "apns", "token": "AB" * 32}
+    _, first = _register(aws, app["public"], body)
+    device_id, device_key = first["device"]["id"], first["device_key"]
+
+    status, again = _register(aws, device_key, {"platform": "apns", "token": "ab" * 32})
+
+    assert status == 200
+    assert again["device"]["id"] == device_id
+    assert again["device_key"] is None
+    assert again["device"]["registered_at"] >= first["device"]["registered_at"]
+    assert aws.http("GET", f"/v1/devices/{device_id}", device_key).status == 200
+
+
+def test_a_device_key_registers_nothing_but_its_own_token(aws: LocalAws):
+    app = aws.new_app()
+    _, mine = _register(aws, app["public"], {"platform": "apns", "token": "01" * 32})
+    _, theirs = _register(aws, app["public"], {"platform": "apns", "token": "02" * 32})
+
+    other = _register(aws, mine["device_key"], {"platform": "apns", "token": "02" * 32})
+    new = _register(aws, mine["device_key"], {"platform": "apns", "token": "03" * 32})
+
+    assert (other[0], other[1]["error"]["code"]) == (409, "token_already_registered")
+    assert (new[0], new[1]["error"]["code"]) == (403, "device_key_cannot_register")
+    assert aws.http("GET", f"/v1/devices/{theirs['device']['id']}", theirs["device_key"]).status == 200
+
+
+def test_the_secret_key_recovers_a_device_with_a_new_key(aws: LocalAws):
+    # Given a device whose app lost its key (a reinstall), recovered by the app's server
+    app = aws.new_app()
+    _, first = _register(aws, app["public"], {"platform": "apns", "token": "AB" * 32})
+    device_id = first["device"]["id"]
+
+    status, again = _register(aws, app["secret"], {"platform": "apns", "token": "ab" * 32})
+
+    assert status == 200
+    assert again["device"]["id"] == device_id
+    assert aws.http("GET", f"/v1/devices/{device_id}", first["device_key"]).status == 401
+    assert aws.http("GET", f"/v1/devices/{device_id}", again["device_key"]).status == 200
+
+
+@pytest.mark.parametrize("expiration_time", [None, 1767225600000, 1767225600000.5])
+def test_a_browser_registers_with_what_push_subscription_to_json_returns(aws: LocalAws, expiration_time: Any):
+    app = aws.new_app()
+    subscription = {
+        "endpoint": "https://fcm.googleapis.com/fcm/send/dpH5lCsTSSM:APA91bHqj",
+        "expirationTime": expiration_time,
+        "keys": {"p256dh": P256DH, "auth": "BTBZMqHH6r4Tts7J_aSIgg"},
+    }
+    status, answer = _register(aws, app["public"], {"platform": "webpush", "subscription": subscription})
+    assert (status, answer["device"]["platform"]) == (201, "webpush")
 
 
 def test_every_platform_registers_and_bad_registrations_are_422(aws: LocalAws):

@@ -4,6 +4,7 @@ import base64
 import json
 from typing import Annotated, Any
 
+import pytest
 from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from pydantic import BaseModel
@@ -39,13 +40,20 @@ class Context:
     aws_request_id = "req"
 
 
-def _call(method: str, path: str, body: str | None = None, *, b64: bool = False) -> tuple[int, dict[str, Any]]:
+def _call(
+    method: str,
+    path: str,
+    body: str | None = None,
+    *,
+    b64: bool = False,
+    content_type: str = "application/json",
+) -> tuple[int, dict[str, Any]]:
     event = {
         "version": "2.0",
         "routeKey": f"{method} {path}",
         "rawPath": path,
         "rawQueryString": "",
-        "headers": {"content-type": "application/json"},
+        "headers": {"content-type": content_type},
         "requestContext": {
             "http": {"method": method, "path": path, "sourceIp": "127.0.0.1"},
             "stage": "$default",
@@ -103,3 +111,74 @@ def test_body_size_counts_decoded_bytes():
     assert body_size({"body": "héllo"}) == 6
     assert body_size({"body": base64.b64encode(b"\x00" * 10).decode(), "isBase64Encoded": True}) == 10
     assert body_size({}) == 0
+
+
+@pytest.mark.parametrize(
+    ("body", "code"),
+    [
+        ('[{"name": "a", "count": 1}, {"name": "b", "count": 2}]', "body_not_object"),
+        ('[{"name": "a", "count": 1}]', "body_not_object"),
+        ('"name"', "body_not_object"),
+        ("42", "body_not_object"),
+        ("null", "body_not_object"),
+    ],
+)
+def test_a_body_that_is_not_an_object_is_422_never_its_first_element(body: str, code: str) -> None:
+    status, answer = _call("POST", "/things", body)
+    assert (status, answer["error"]["code"]) == (422, code)
+
+
+@pytest.mark.parametrize("depth", [33, 256, 5_000])
+def test_deep_nesting_is_a_4xx(depth: int) -> None:
+    status, answer = _call("POST", "/things", '{"name": ' + "[" * depth + "]" * depth + ', "count": 1}')
+    assert status == 422
+    assert answer["error"]["code"] == "body_too_deep"
+
+
+def test_nesting_within_the_limit_reaches_validation() -> None:
+    status, answer = _call("POST", "/things", '{"name": ' + "[" * 30 + "]" * 30 + ', "count": 1}')
+    assert (status, answer["error"]["code"]) == (422, "validation_error")
+
+
+@pytest.mark.parametrize("number", ["1" * 4_301, "-" + "9" * 5_000, "1" * 21, "1e999", "-1e400"])
+def test_numbers_python_cannot_or_should_not_hold_are_422(number: str) -> None:
+    status, answer = _call("POST", "/things", f'{{"name": "a", "count": {number}}}')
+    assert (status, answer["error"]["code"]) == (422, "number_out_of_range")
+
+
+@pytest.mark.parametrize("constant", ["NaN", "Infinity", "-Infinity"])
+def test_non_json_constants_are_malformed(constant: str) -> None:
+    status, answer = _call("POST", "/things", f'{{"name": "a", "count": {constant}}}')
+    assert (status, answer["error"]["code"]) == (400, "malformed_json")
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    [
+        "multipart/form-data",
+        "multipart/form-data; boundary=x",
+        "application/x-www-form-urlencoded",
+        "text/plain",
+        "application/merge-patch+json",
+    ],
+)
+def test_bodies_that_are_not_json_are_415(content_type: str) -> None:
+    status, answer = _call("POST", "/things", "name=a&count=1", content_type=content_type)
+    assert (status, answer["error"]["code"]) == (415, "unsupported_media_type")
+    assert "application/json" in answer["error"]["message"]
+
+
+@pytest.mark.parametrize("content_type", ["application/json; charset=utf-8", "Application/JSON", ""])
+def test_json_media_types_and_a_missing_one_are_read_as_json(content_type: str) -> None:
+    status, _ = _call("POST", "/things", json.dumps({"name": "a", "count": 1}), content_type=content_type)
+    assert status == 200
+
+
+@pytest.mark.parametrize("escaped", ["\\ud800", "\\udfff", "a\\udc00b"])
+def test_lone_surrogates_are_refused_as_malformed(escaped: str) -> None:
+    status, answer = _call("POST", "/things", f'{{"name": "{escaped}", "count": 1}}')
+    assert (status, answer["error"]["code"]) == (400, "malformed_json")
+
+
+def test_a_surrogate_pair_is_ordinary_text() -> None:
+    assert _call("POST", "/things", '{"name": "\\ud83d\\ude00", "count": 1}') == (200, {"name": "\U0001f600"})

@@ -97,3 +97,26 @@ def test_confirm_needs_ids_or_up_to():
     with pytest.raises(ValidationError):
         ConfirmRequest.model_validate({})
     assert ConfirmRequest.model_validate({"up_to": "01JD0000000000000000000MSG"}).up_to
+
+
+def test_a_p256dh_that_is_not_a_point_on_the_curve_is_refused():
+    # 65 bytes of the right form (0x04 prefix) that lie on no P-256 point could never be encrypted to.
+    import base64
+
+    off_curve = base64.urlsafe_b64encode(b"\x04" + b"\x01" * 64).decode().rstrip("=")
+    body = {
+        "platform": "webpush",
+        "subscription": {"endpoint": "https://fcm.googleapis.com/x", "keys": {"p256dh": off_curve, "auth": AUTH}},
+    }
+    with pytest.raises(ValidationError, match="P-256"):
+        registration.validate_python(body)
+
+
+@pytest.mark.parametrize(("key", "fits"), [("k" * 64, True), ("é" * 32, True), ("é" * 33, False), ("😀" * 17, False)])
+def test_collapse_keys_are_measured_in_bytes_as_apns_does(key: str, fits: bool):
+    body = {"topics": ["t"], "body": "x", "collapse_key": key}
+    if fits:
+        assert PublishRequest.model_validate(body).collapse_key == key
+    else:
+        with pytest.raises(ValidationError, match="64 bytes"):
+            PublishRequest.model_validate(body)

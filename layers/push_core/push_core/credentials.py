@@ -1,21 +1,21 @@
 """Provider credentials per app: what each platform needs, validated, and kept in Secrets Manager."""
 
 import json
+import ssl
 from functools import lru_cache
 from typing import TYPE_CHECKING, Annotated, Any, Literal, Self
 
 import boto3
 from aws_lambda_powertools.utilities import parameters
 from botocore.exceptions import ClientError
-from cryptography import x509
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 
 from push_core.config import get_settings
 from push_core.errors import NotFound, UnprocessableEntity
 from push_core.models import Platform
+from push_core.providers.apns.auth import ApnsKeyError, load_signing_key
 from push_core.providers.fcm.oauth import ServiceAccount as FcmServiceAccount
+from push_core.providers.tls import client_certificate_context
 from push_core.providers.webhook.signature import new_webhook_secret
 from push_core.providers.webpush.vapid import VapidKeyError, VapidSigner, generate_vapid_key
 
@@ -145,33 +145,19 @@ def remove(app_id: str, platform: Platform) -> None:
     parameters.clear_caches()  # type: ignore[no-untyped-call]
 
 
-def _check_ec_p256(pem: str, what: str) -> None:
+def _check_apns_auth(creds: ApnsCredentials) -> None:
+    """Parse the key or certificate with the very code that will sign or connect with it."""
     try:
-        key = serialization.load_pem_private_key(pem.encode(), password=None)
-    except (ValueError, TypeError) as error:
-        raise UnprocessableEntity(f"{what} is not a PEM private key.", code="invalid_credentials") from error
-    if not isinstance(key, ec.EllipticCurvePrivateKey) or key.curve.name != "secp256r1":
-        raise UnprocessableEntity(f"{what} must be a P-256 (ES256) key.", code="invalid_credentials")
-
-
-def _check_rsa(pem: str) -> None:
-    try:
-        key = serialization.load_pem_private_key(pem.encode(), password=None)
-    except (ValueError, TypeError) as error:
+        if creds.private_key is not None:
+            load_signing_key(creds.private_key)
+        elif creds.certificate is not None and creds.certificate_key is not None:
+            client_certificate_context(creds.certificate, creds.certificate_key)
+    except ApnsKeyError as error:
+        raise UnprocessableEntity(f"{error}.", code="invalid_credentials") from error
+    except (ssl.SSLError, ValueError) as error:
         raise UnprocessableEntity(
-            "service_account.private_key is not a PEM key.", code="invalid_credentials"
-        ) from error
-    if not isinstance(key, rsa.RSAPrivateKey):
-        raise UnprocessableEntity("service_account.private_key must be an RSA key.", code="invalid_credentials")
-
-
-def _check_certificate(certificate: str, key: str) -> None:
-    try:
-        x509.load_pem_x509_certificate(certificate.encode())
-        serialization.load_pem_private_key(key.encode(), password=None)
-    except (ValueError, TypeError) as error:
-        raise UnprocessableEntity(
-            "certificate or certificate_key is not valid PEM.", code="invalid_credentials"
+            "certificate and certificate_key must be a PEM certificate and its own private key.",
+            code="invalid_credentials",
         ) from error
 
 
@@ -199,13 +185,7 @@ def prepare(fields: dict[str, Any]) -> tuple[AnyCredentials, dict[str, str]]:
             where = ".".join(str(part) for part in first["loc"])
             raise UnprocessableEntity(f"{where}: {first['msg']}", code="invalid_credentials") from error
         raise UnprocessableEntity(f"vapid_private_key: {error}", code="invalid_credentials") from error
-    match creds:
-        case ApnsCredentials(private_key=str(key)):
-            _check_ec_p256(key, "private_key")
-        case ApnsCredentials(certificate=str(certificate), certificate_key=str(key)):
-            _check_certificate(certificate, key)
-        case FcmCredentials():
-            _check_rsa(creds.service_account.private_key)
-        case _:
-            pass
+    # FCM's service account parses its key in its own model (rsa_signing_key), as the sender does.
+    if isinstance(creds, ApnsCredentials):
+        _check_apns_auth(creds)
     return creds, shown_once

@@ -5,7 +5,7 @@ from typing import Any
 
 from push_core import auth, credentials
 from push_core.config import get_settings
-from push_core.errors import Conflict, NotFound, UnprocessableEntity
+from push_core.errors import Conflict, Forbidden, NotFound, UnprocessableEntity
 from push_core.identifiers import new_sortable_id
 from push_core.models import (
     ALL_DEVICES_TOPIC,
@@ -112,7 +112,8 @@ class Registration:
 @dataclass(frozen=True)
 class RegisteredDevice:
     device: DeviceRecord
-    key: auth.IssuedKey
+    # None when the caller re-registered with the device's own key, which stays valid.
+    key: auth.IssuedKey | None
     created: bool
 
 
@@ -131,21 +132,32 @@ def _check_endpoint(registration: Registration) -> None:
         raise UnprocessableEntity(f"The URL is not allowed: {error}.", code="endpoint_not_allowed") from error
 
 
-def register_device(app_id: str, registration: Registration) -> RegisteredDevice:
-    """Register a device; the same token again returns the same device with a fresh device key."""
+def register_device(caller: auth.Caller, registration: Registration) -> RegisteredDevice:
+    """Register a device, or re-register the one that already has this token.
+
+    A token names a device, but knowing it proves nothing (the public key ships inside apps), so an existing
+    device is re-registered only by a caller who holds it: its own device key (the registration is renewed,
+    the key stays valid) or the app's secret key (the server side recovering a device: a new key is issued
+    and the old one revoked). The public key gets 409 for a known token; a device key may register only its
+    own token.
+    """
+    app_id = auth.require_app_role(caller, "public", "secret", "device")
     settings = get_settings()
     _check_endpoint(registration)
     now = epoch_seconds(utc_now())
     for _ in range(2):  # a lost race on the token index means the device now exists: look again
-        if registration.token is not None:
-            existing = device_store.find_device_by_token(app_id, registration.platform, registration.token)
-            if existing is not None:
-                key = auth.issue_key(app_id, "device", now, device_id=existing.device_id)
-                device_store.rotate_device_key(existing, key.record)
-                refreshed = existing.model_copy(
-                    update={"key_id": key.record.key_id, "registered_at": now, "enabled": True}
-                )
-                return RegisteredDevice(device=refreshed, key=key, created=False)
+        existing = (
+            device_store.find_device_by_token(app_id, registration.platform, registration.token)
+            if registration.token is not None
+            else None
+        )
+        if existing is not None:
+            return _reregister(caller, existing, now)
+        if caller.role == "device":
+            raise Forbidden(
+                "A device key re-registers only its own device; register new devices with the app's public key.",
+                code="device_key_cannot_register",
+            )
         device_id = new_sortable_id()
         key = auth.issue_key(app_id, "device", now, device_id=device_id)
         device = DeviceRecord(
@@ -159,9 +171,30 @@ def register_device(app_id: str, registration: Registration) -> RegisteredDevice
             registered_at=now,
             key_id=key.record.key_id,
         )
-        if device_store.create_device(device, key.record, settings.topic_shards):
+        if device_store.create_device(
+            device, key.record, settings.topic_shards, max_devices=settings.max_devices_per_app
+        ):
             return RegisteredDevice(device=device, key=key, created=True)
     raise Conflict("The device was registered concurrently; retry.", code="registration_conflict")
+
+
+def _reregister(caller: auth.Caller, existing: DeviceRecord, now: int) -> RegisteredDevice:
+    renewed = existing.model_copy(update={"registered_at": now, "enabled": True})
+    if caller.role == "device" and caller.device_id == existing.device_id:
+        if device_store.renew_registration(existing, now):
+            return RegisteredDevice(device=renewed, key=None, created=False)
+    elif caller.role == "secret":
+        key = auth.issue_key(existing.app_id, "device", now, device_id=existing.device_id)
+        if device_store.renew_registration(existing, now, key.record):
+            renewed = renewed.model_copy(update={"key_id": key.record.key_id})
+            return RegisteredDevice(device=renewed, key=key, created=False)
+    else:
+        raise Conflict(
+            "This token is already registered to a device. Re-register it with that device's key, or with the "
+            "app's secret key to issue the device a new key.",
+            code="token_already_registered",
+        )
+    raise Conflict("The device changed while it was re-registered; retry.", code="registration_conflict")
 
 
 def configure_credentials(app_id: str, fields: dict[str, Any]) -> tuple[credentials.AnyCredentials, dict[str, str]]:
@@ -219,7 +252,10 @@ def subscribe(app_id: str, device_id: str, topic: str) -> bool:
         raise Conflict(
             "The device is disabled (its token was reported dead); register it again.", code="device_disabled"
         )
-    return subscription_store.subscribe(device, topic, get_settings().topic_shards, epoch_seconds(utc_now()))
+    settings = get_settings()
+    return subscription_store.subscribe(
+        device, topic, settings.topic_shards, epoch_seconds(utc_now()), max_topics=settings.max_topics_per_device
+    )
 
 
 def unsubscribe(app_id: str, device_id: str, topic: str) -> None:

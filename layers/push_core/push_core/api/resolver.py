@@ -3,6 +3,7 @@
 import base64
 import binascii
 import json
+from http import HTTPStatus
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
@@ -17,7 +18,10 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 )
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import ClientError
+from pydantic import BaseModel, Field
 
+from push_core.api.json_body import parse_json_object
+from push_core.api.rate_limits import enforce_rate_limits
 from push_core.config import get_settings
 from push_core.errors import PushlaneError
 from push_core.observability import logger
@@ -29,22 +33,45 @@ SECURITY_SCHEMES = {
     "apiKey": APIKey(name="X-Api-Key", in_=APIKeyIn.header, description="The same key in a header"),
 }
 AUTHENTICATED: list[dict[str, list[str]]] = [{"bearer": []}, {"apiKey": []}]
-ERROR_RESPONSES: dict[int, OpenAPIResponse] = {
-    status: {
-        "description": text,
-        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}},
-    }
-    for status, text in {
-        400: "Malformed request (e.g. not JSON, not UTF-8)",
-        401: "Missing, invalid or revoked key",
-        403: "The key's role may not do this",
-        404: "No such resource (including another app's)",
-        409: "Conflict with the current state",
-        413: "Request body too large",
-        422: "A field is missing or invalid",
-        503: "A dependency is busy; retry",
-    }.items()
+
+
+class ErrorDetail(BaseModel):
+    code: str = Field(description="Machine-readable, stable", examples=["device_not_found"])
+    message: str = Field(description="A sentence for people", examples=["No such device."])
+
+
+class ErrorBody(BaseModel):
+    """Every error pushlane answers, whatever the status."""
+
+    error: ErrorDetail
+
+
+_ERRORS: dict[int, str] = {
+    400: "Malformed request (e.g. not JSON, not UTF-8)",
+    401: "Missing, invalid or revoked key",
+    403: "The key's role may not do this",
+    404: "No such resource (including another app's)",
+    409: "Conflict with the current state",
+    413: "Request body too large",
+    415: "The body is not JSON (Content-Type)",
+    422: "A field is missing or invalid",
+    429: "Too many requests; wait for Retry-After",
+    503: "A dependency is busy; retry",
 }
+
+
+def answers(*success: int) -> dict[int, OpenAPIResponse]:
+    """A route's documented responses: its success statuses (the body its return annotation declares,
+    none for 204) and every error status in the one error shape."""
+    documented: dict[int, OpenAPIResponse] = {
+        status: {"description": HTTPStatus(status).phrase, **({"content": {}} if status == 204 else {})}
+        for status in success
+    }
+    for status, text in _ERRORS.items():
+        documented[status] = {"description": text, "content": {"application/json": {"model": ErrorBody}}}
+    return documented
+
+
 _THROTTLING_CODES = {"ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded"}
 
 
@@ -69,7 +96,7 @@ def _register_error_handlers(app: APIGatewayHttpResolver) -> None:
         headers = {"WWW-Authenticate": "Bearer"} if error.status == 401 else None
         if error.status == 503:
             headers = {"Retry-After": "1"}
-        return error_response(error.status, error.code, error.message, headers)
+        return error_response(error.status, error.code, error.message, {**(headers or {}), **error.headers} or None)
 
     @app.exception_handler(RequestValidationError)
     def _invalid_request(error: RequestValidationError) -> Response[Any]:
@@ -114,9 +141,10 @@ def _register_error_handlers(app: APIGatewayHttpResolver) -> None:
 
 def build_resolver(*routers: APIGatewayHttpRouter) -> APIGatewayHttpResolver:
     """A resolver with validation on, the given routers, and pushlane's error mapping."""
-    app = APIGatewayHttpResolver(enable_validation=True)
+    app = APIGatewayHttpResolver(enable_validation=True, json_body_deserializer=parse_json_object)
     for router in routers:
         app.include_router(router)
+    app.use(middlewares=[enforce_rate_limits])  # before every route, after request validation
     _register_error_handlers(app)
     return app
 
@@ -140,10 +168,34 @@ class HttpApi:
 
     def __call__(self, event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         limit = get_settings().max_body_bytes
-        if body_size(event) > limit:
+        size = body_size(event)
+        if size > limit:
             return _standalone(error_response(413, "payload_too_large", f"The body is over {limit} bytes."))
+        if size:
+            media_type = _media_type(event)
+            if media_type not in ("", "application/json"):
+                return _standalone(
+                    error_response(
+                        415,
+                        "unsupported_media_type",
+                        f"The body is {media_type}; send JSON with Content-Type: application/json.",
+                    )
+                )
+            # Powertools matches the media type case-sensitively; hand it the canonical spelling.
+            event = {**event, "headers": {**_other_headers(event), "content-type": "application/json"}}
         result: dict[str, Any] = self.resolver.resolve(event, context)
         return result
+
+
+def _other_headers(event: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in (event.get("headers") or {}).items() if k.lower() != "content-type"}
+
+
+def _media_type(event: dict[str, Any]) -> str:
+    """The body's media type, lower case and without parameters ("" when the client sent none)."""
+    headers = event.get("headers") or {}
+    value = next((str(v) for k, v in headers.items() if k.lower() == "content-type"), "")
+    return value.split(";")[0].strip().lower()
 
 
 def _standalone(response: Response[Any]) -> dict[str, Any]:

@@ -5,6 +5,7 @@ import binascii
 import json
 from typing import Annotated, Any, Literal, Self
 
+from cryptography.hazmat.primitives.asymmetric import ec
 from pydantic import AnyUrl, BaseModel, ConfigDict, Field, UrlConstraints, field_validator, model_validator
 
 from push_core.auth import IssuedKey
@@ -31,18 +32,6 @@ SortableId = Annotated[str, Field(pattern=SORTABLE_ID_PATTERN, examples=["01JD4X
 
 class Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
-
-
-# --- errors ---
-
-
-class ErrorDetail(BaseModel):
-    code: str = Field(examples=["device_not_found"])
-    message: str = Field(examples=["No such device."])
-
-
-class ErrorBody(BaseModel):
-    error: ErrorDetail
 
 
 # --- apps and keys ---
@@ -128,7 +117,13 @@ class WebPushKeys(Body):
     @field_validator("p256dh")
     @classmethod
     def _p256dh(cls, value: str) -> str:
-        return _b64url(value, 65, "p256dh")
+        _b64url(value, 65, "p256dh")
+        raw = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
+        try:  # 65 bytes that are not a point on P-256 could never be encrypted to: refuse them here
+            ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), raw)
+        except ValueError as error:
+            raise ValueError("p256dh must be an uncompressed P-256 public key") from error
+        return value
 
     @field_validator("auth")
     @classmethod
@@ -137,7 +132,15 @@ class WebPushKeys(Body):
 
 
 class WebPushSubscription(Body):
+    """PushSubscription.toJSON() exactly as Chrome, Firefox and Safari return it."""
+
     endpoint: HttpsUrl
+    expiration_time: Annotated[float, Field(ge=0)] | None = Field(
+        default=None,
+        alias="expirationTime",
+        description="When the browser will end the subscription (ms since the epoch), or null; the push service "
+        "answers 404/410 once it has, which prunes the device",
+    )
     keys: WebPushKeys
 
 
@@ -236,7 +239,10 @@ class DeviceOut(BaseModel):
 
 class DeviceRegistered(BaseModel):
     device: DeviceOut
-    device_key: str = Field(description="Authorises this device's poll, confirm and subscriptions. Shown once.")
+    device_key: str | None = Field(
+        description="Authorises this device's poll, confirm and subscriptions. Shown once; null when the device "
+        "re-registered with its own key, which stays valid."
+    )
 
 
 class DeviceTopics(BaseModel):
@@ -284,7 +290,9 @@ class PublishRequest(Body):
         default=None, description="Seconds providers keep trying; 0 = deliver now or never"
     )
     collapse_key: Annotated[str, Field(min_length=1, max_length=64)] | None = Field(
-        default=None, description="A newer message with the same key replaces an undelivered older one"
+        default=None,
+        description="A newer message with the same key replaces an undelivered older one (at most 64 bytes "
+        "of UTF-8: APNs' limit for apns-collapse-id)",
     )
     receipts: bool = Field(
         default=False, description="Keep each target's outcome (GET /v1/messages/{id}/receipts); a write per target"
@@ -294,6 +302,13 @@ class PublishRequest(Body):
         description='Per-platform additions merged last, e.g. {"apns": {"payload": {"aps": {"badge": 3}}}, '
         '"fcm": {"android": {"restricted_package_name": "com.example"}}}',
     )
+
+    @field_validator("collapse_key")
+    @classmethod
+    def _collapse_key_fits_apns(cls, value: str | None) -> str | None:
+        if value is not None and len(value.encode()) > 64:
+            raise ValueError("collapse_key must be at most 64 bytes of UTF-8")
+        return value
 
     @model_validator(mode="after")
     def _has_audience_and_small_data(self) -> Self:
@@ -362,7 +377,7 @@ class PublicationOut(BaseModel):
                 "dynamodb_write_units": publication.usage_write_units,
                 "dynamodb_requests": publication.usage_dynamodb_requests,
                 "sqs_requests": publication.usage_sqs_requests,
-                "fanout_jobs": publication.expand_jobs_done,
+                "fanout_jobs": publication.expand_jobs_done + publication.delivery_batches_done,
             },
         )
 

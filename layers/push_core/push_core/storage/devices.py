@@ -3,17 +3,19 @@
 from typing import Any
 
 from boto3.dynamodb.conditions import Key
+from botocore.exceptions import ClientError
 
+from push_core.errors import QuotaExceeded
 from push_core.models import ALL_DEVICES_TOPIC, DeviceRecord, KeyRecord
-from push_core.storage.keys import device_pk, key_pk, shard_of, token_pk, topic_pk
+from push_core.storage.keys import app_pk, device_pk, key_pk, shard_of, token_pk, topic_pk
 from push_core.storage.table import (
-    Check,
     ConditionFailed,
     Delete,
     Put,
     TransactionItem,
     Update,
     dynamodb_table,
+    is_conditional_failure,
     transact_write,
 )
 
@@ -37,10 +39,11 @@ def subscription_item(device: DeviceRecord, topic: str, shards: int) -> dict[str
     return item
 
 
-def create_device(device: DeviceRecord, key: KeyRecord, shards: int) -> bool:
-    """Store a new device with its key and its implicit '*' subscription.
+def create_device(device: DeviceRecord, key: KeyRecord, shards: int, *, max_devices: int) -> bool:
+    """Store a new device with its key and its implicit '*' subscription, counted on its app.
 
-    False when its token is already registered (the caller then returns the existing device).
+    False when its token is already registered (the caller then returns the existing device);
+    QuotaExceeded when the app already has max_devices devices.
     """
     ops: list[TransactionItem] = []
     if device.token is not None:
@@ -64,10 +67,22 @@ def create_device(device: DeviceRecord, key: KeyRecord, shards: int) -> bool:
         ),
         Put({"pk": key_pk(key.key_id), "sk": "KEY", **key.model_dump(exclude_none=True)}),
         Put(subscription_item(device, ALL_DEVICES_TOPIC, shards)),
+        # The app's device count, in the same transaction, is the quota (and also proves the app exists).
+        Update(
+            {"pk": app_pk(device.app_id), "sk": "APP"},
+            "ADD devices :one",
+            condition="attribute_exists(pk) AND (attribute_not_exists(devices) OR devices < :max)",
+            values={":one": 1, ":max": max_devices},
+        ),
     ]
     try:
         transact_write(ops)
-    except ConditionFailed:
+    except ConditionFailed as failure:
+        if failure.failed_indexes == [len(ops) - 1]:
+            raise QuotaExceeded(
+                f"The app has its {max_devices} devices (MaxDevicesPerApp); delete some first.",
+                code="device_quota_exceeded",
+            ) from failure
         return False
     return True
 
@@ -108,25 +123,41 @@ def get_devices(app_id: str, device_ids: list[str]) -> dict[str, DeviceRecord]:
     return found
 
 
-def rotate_device_key(device: DeviceRecord, new_key: KeyRecord) -> None:
-    """Give a re-registered device a fresh key; the old one stops working at once."""
-    transact_write(
-        [
-            Put({"pk": key_pk(new_key.key_id), "sk": "KEY", **new_key.model_dump(exclude_none=True)}),
-            Update(
-                {"pk": device_pk(device.app_id, device.device_id), "sk": "DEV"},
-                "SET key_id = :new, registered_at = :now, enabled = :on",
-                condition="key_id = :old",
-                values={
-                    ":new": new_key.key_id,
-                    ":old": device.key_id,
-                    ":now": new_key.created_at,
-                    ":on": True,
-                },
-            ),
-            Delete({"pk": key_pk(device.key_id), "sk": "KEY"}),
-        ]
-    )
+def renew_registration(device: DeviceRecord, now: int, new_key: KeyRecord | None = None) -> bool:
+    """Mark a re-registered device live again (registered now, enabled); with new_key, also replace its key.
+
+    The old key stops working in the same transaction that stores the new one. False when the device was
+    deleted or re-keyed meanwhile.
+    """
+    pk = device_pk(device.app_id, device.device_id)
+    try:
+        if new_key is None:
+            dynamodb_table().update_item(
+                Key={"pk": pk, "sk": "DEV"},
+                UpdateExpression="SET registered_at = :now, enabled = :on",
+                ConditionExpression="key_id = :current",
+                ExpressionAttributeValues={":now": now, ":on": True, ":current": device.key_id},
+            )
+            return True
+        transact_write(
+            [
+                Put({"pk": key_pk(new_key.key_id), "sk": "KEY", **new_key.model_dump(exclude_none=True)}),
+                Update(
+                    {"pk": pk, "sk": "DEV"},
+                    "SET key_id = :new, registered_at = :now, enabled = :on",
+                    condition="key_id = :old",
+                    values={":new": new_key.key_id, ":old": device.key_id, ":now": now, ":on": True},
+                ),
+                Delete({"pk": key_pk(device.key_id), "sk": "KEY"}),
+            ]
+        )
+    except ConditionFailed:
+        return False
+    except ClientError as error:
+        if is_conditional_failure(error):
+            return False
+        raise
+    return True
 
 
 def device_partition(app_id: str, device_id: str) -> list[dict[str, Any]]:
@@ -149,17 +180,40 @@ def _topic_side_keys(device: DeviceRecord, partition: list[dict[str, Any]], shar
     return [{"pk": entry["pk"], "sk": entry["sk"]} for entry in entries]
 
 
+def _forget_device(device: DeviceRecord) -> None:
+    """Delete the device's record and give its place in the app's device count back, exactly once."""
+    record = {"pk": device_pk(device.app_id, device.device_id), "sk": "DEV"}
+    try:
+        transact_write(
+            [
+                Delete(record, condition="attribute_exists(pk)"),
+                Update(
+                    {"pk": app_pk(device.app_id), "sk": "APP"},
+                    "ADD devices :minus",
+                    condition="attribute_exists(pk)",
+                    values={":minus": -1},
+                ),
+            ]
+        )
+    except ConditionFailed as failure:
+        if 0 not in failure.failed_indexes:  # the app itself is gone (its purge): nothing left to count
+            dynamodb_table().delete_item(Key=record)
+
+
 def delete_device(device: DeviceRecord, shards: int) -> None:
     """Remove the device and everything that points at it: key, token index, subscriptions, inbox."""
     table = dynamodb_table()
     partition = device_partition(device.app_id, device.device_id)
-    keys = _topic_side_keys(device, partition, shards) + [{"pk": item["pk"], "sk": item["sk"]} for item in partition]
+    # The record goes last (a retry after a crash still finds the device), with the count.
+    others = [{"pk": item["pk"], "sk": item["sk"]} for item in partition if item["sk"] != "DEV"]
+    keys = _topic_side_keys(device, partition, shards) + others
     keys.append({"pk": key_pk(device.key_id), "sk": "KEY"})
     if device.token is not None:
         keys.append({"pk": token_pk(device.app_id, device.platform, device.token), "sk": "TOK"})
     with table.batch_writer() as batch:
         for key in keys:
             batch.delete_item(Key=key)
+    _forget_device(device)
 
 
 def disable_device(device: DeviceRecord, shards: int) -> None:
@@ -172,16 +226,7 @@ def disable_device(device: DeviceRecord, shards: int) -> None:
             batch.delete_item(Key=key)
     table.update_item(
         Key={"pk": device_pk(device.app_id, device.device_id), "sk": "DEV"},
-        UpdateExpression="SET enabled = :off",
+        UpdateExpression="SET enabled = :off, topics = :none",
         ConditionExpression="attribute_exists(pk)",
-        ExpressionAttributeValues={":off": False},
-    )
-
-
-def device_exists_check(app_id: str, device_id: str) -> Check:
-    """A transaction member asserting the device still exists and is enabled."""
-    return Check(
-        {"pk": device_pk(app_id, device_id), "sk": "DEV"},
-        "attribute_exists(pk) AND enabled = :on",
-        values={":on": True},
+        ExpressionAttributeValues={":off": False, ":none": 0},
     )

@@ -8,7 +8,7 @@ from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from push_core import auth, registry
 from push_core.api.dependencies import CallerDep
-from push_core.api.resolver import AUTHENTICATED, ERROR_RESPONSES
+from push_core.api.resolver import AUTHENTICATED, answers
 from push_core.api.schemas import (
     AppCreated,
     AppOut,
@@ -30,7 +30,7 @@ _TAGS = ["apps"]
     summary="Create an app (admin key)",
     tags=_TAGS,
     security=AUTHENTICATED,
-    responses=ERROR_RESPONSES,
+    responses=answers(201),
 )
 def create_app(caller: CallerDep, request: Annotated[CreateAppRequest, Body()]) -> Response[AppCreated]:
     auth.require_admin(caller)
@@ -43,7 +43,7 @@ def create_app(caller: CallerDep, request: Annotated[CreateAppRequest, Body()]) 
     return Response(201, "application/json", body)
 
 
-@router.get("/v1/apps/<app_id>", summary="Read an app", tags=_TAGS, security=AUTHENTICATED, responses=ERROR_RESPONSES)
+@router.get("/v1/apps/<app_id>", summary="Read an app", tags=_TAGS, security=AUTHENTICATED, responses=answers(200))
 def get_app(caller: CallerDep, app_id: AppId) -> AppOut:
     return AppOut.of(registry.get_app(auth.managed_app(caller, app_id)))
 
@@ -53,7 +53,7 @@ def get_app(caller: CallerDep, app_id: AppId) -> AppOut:
     summary="Rename an app or change its icon",
     tags=_TAGS,
     security=AUTHENTICATED,
-    responses=ERROR_RESPONSES,
+    responses=answers(200),
 )
 def update_app(caller: CallerDep, app_id: AppId, request: Annotated[UpdateAppRequest, Body()]) -> AppOut:
     app = registry.update_app(
@@ -70,7 +70,7 @@ def update_app(caller: CallerDep, app_id: AppId, request: Annotated[UpdateAppReq
     summary="Delete an app with its keys, devices and messages",
     tags=_TAGS,
     security=AUTHENTICATED,
-    responses=ERROR_RESPONSES,
+    responses=answers(204),
 )
 def delete_app(caller: CallerDep, app_id: AppId) -> Response[None]:
     registry.delete_app(auth.managed_app(caller, app_id))
@@ -82,7 +82,7 @@ def delete_app(caller: CallerDep, app_id: AppId) -> Response[None]:
     summary="List an app's keys (never their secrets)",
     tags=_TAGS,
     security=AUTHENTICATED,
-    responses=ERROR_RESPONSES,
+    responses=answers(200),
 )
 def list_keys(caller: CallerDep, app_id: AppId) -> KeyList:
     keys = registry.list_keys(auth.managed_app(caller, app_id))
@@ -94,7 +94,7 @@ def list_keys(caller: CallerDep, app_id: AppId) -> KeyList:
     summary="Create a key for rotation (two live keys per role)",
     tags=_TAGS,
     security=AUTHENTICATED,
-    responses=ERROR_RESPONSES,
+    responses=answers(201),
 )
 def create_key(
     caller: CallerDep, app_id: AppId, request: Annotated[CreateKeyRequest, Body()]
@@ -108,7 +108,7 @@ def create_key(
     summary="Revoke a key",
     tags=_TAGS,
     security=AUTHENTICATED,
-    responses=ERROR_RESPONSES,
+    responses=answers(204),
 )
 def revoke_key(caller: CallerDep, app_id: AppId, key_id: Annotated[str, Path(max_length=64)]) -> Response[None]:
     registry.revoke_key(auth.managed_app(caller, app_id), key_id)

@@ -8,7 +8,7 @@ from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from push_core import auth, registry
 from push_core.api.dependencies import CallerDep
-from push_core.api.resolver import AUTHENTICATED, ERROR_RESPONSES
+from push_core.api.resolver import AUTHENTICATED, answers
 from push_core.api.schemas import CredentialsList, CredentialsOut, CredentialsRequest
 from push_core.credentials import AnyCredentials
 from push_core.models import Platform
@@ -27,7 +27,7 @@ def _out(creds: AnyCredentials, shown_once: dict[str, str] | None = None) -> Cre
     summary="Set the app's credentials for one platform (stored in Secrets Manager)",
     tags=_TAGS,
     security=AUTHENTICATED,
-    responses=ERROR_RESPONSES,
+    responses=answers(200),
 )
 def put_credentials(caller: CallerDep, app_id: AppId, request: Annotated[CredentialsRequest, Body()]) -> CredentialsOut:
     creds, shown_once = registry.configure_credentials(auth.managed_app(caller, app_id), request.model_dump())
@@ -39,7 +39,7 @@ def put_credentials(caller: CallerDep, app_id: AppId, request: Annotated[Credent
     summary="Which platforms the app has credentials for (never the keys)",
     tags=_TAGS,
     security=AUTHENTICATED,
-    responses=ERROR_RESPONSES,
+    responses=answers(200),
 )
 def list_credentials(caller: CallerDep, app_id: AppId) -> CredentialsList:
     found = registry.credentials_summaries(auth.managed_app(caller, app_id))
@@ -51,7 +51,7 @@ def list_credentials(caller: CallerDep, app_id: AppId) -> CredentialsList:
     summary="Remove the app's credentials for a platform",
     tags=_TAGS,
     security=AUTHENTICATED,
-    responses=ERROR_RESPONSES,
+    responses=answers(204),
 )
 def delete_credentials(caller: CallerDep, app_id: AppId, platform: Annotated[Platform, Path()]) -> Response[None]:
     registry.remove_credentials(auth.managed_app(caller, app_id), platform)

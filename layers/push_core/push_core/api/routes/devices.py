@@ -8,7 +8,7 @@ from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from push_core import auth, registry
 from push_core.api.dependencies import CallerDep
-from push_core.api.resolver import AUTHENTICATED, ERROR_RESPONSES
+from push_core.api.resolver import AUTHENTICATED, answers
 from push_core.api.schemas import (
     DeviceOut,
     DeviceRegistered,
@@ -29,17 +29,21 @@ _TAGS = ["devices"]
 
 @router.post(
     "/v1/devices",
-    summary="Register a device (public or secret key); the same token again returns the same device",
+    summary="Register a device (public key); re-register a known token with its device key or the secret key",
+    description="A new token creates a device and answers 201 with its device key. A token that is already "
+    "registered answers 200 with the same device only to a caller that holds it: the device's own key renews "
+    "the registration and stays valid (device_key is null), the app's secret key issues a new device key and "
+    "revokes the old one. The public key gets 409 token_already_registered for a known token.",
     tags=_TAGS,
     security=AUTHENTICATED,
-    responses=ERROR_RESPONSES,
+    responses=answers(201, 200),
 )
 def register_device(
     caller: CallerDep, request: Annotated[DeviceRegistrationRequest, Body()]
 ) -> Response[DeviceRegistered]:
-    app_id = auth.require_app_role(caller, "public", "secret")
-    registered = registry.register_device(app_id, registration_of(request))
-    body = DeviceRegistered(device=DeviceOut.of(registered.device), device_key=registered.key.token)
+    registered = registry.register_device(caller, registration_of(request))
+    device_key = registered.key.token if registered.key else None
+    body = DeviceRegistered(device=DeviceOut.of(registered.device), device_key=device_key)
     return Response(201 if registered.created else 200, "application/json", body)
 
 
@@ -48,7 +52,7 @@ def register_device(
     summary="Read a device (its key or the app's secret key)",
     tags=_TAGS,
     security=AUTHENTICATED,
-    responses=ERROR_RESPONSES,
+    responses=answers(200),
 )
 def get_device(caller: CallerDep, device_id: DeviceId) -> DeviceOut:
     app_id = auth.device_caller_app(caller, device_id, allow_secret_key=True)
@@ -60,7 +64,7 @@ def get_device(caller: CallerDep, device_id: DeviceId) -> DeviceOut:
     summary="Delete a device, its subscriptions and its inbox",
     tags=_TAGS,
     security=AUTHENTICATED,
-    responses=ERROR_RESPONSES,
+    responses=answers(204),
 )
 def delete_device(caller: CallerDep, device_id: DeviceId) -> Response[None]:
     registry.delete_device(auth.device_caller_app(caller, device_id, allow_secret_key=True), device_id)
@@ -72,7 +76,7 @@ def delete_device(caller: CallerDep, device_id: DeviceId) -> Response[None]:
     summary="List a device's topics",
     tags=_TAGS,
     security=AUTHENTICATED,
-    responses=ERROR_RESPONSES,
+    responses=answers(200),
 )
 def device_topics(caller: CallerDep, device_id: DeviceId) -> DeviceTopics:
     app_id = auth.device_caller_app(caller, device_id, allow_secret_key=True)
@@ -84,7 +88,7 @@ def device_topics(caller: CallerDep, device_id: DeviceId) -> DeviceTopics:
     summary="Subscribe a device to a topic",
     tags=_TAGS,
     security=AUTHENTICATED,
-    responses=ERROR_RESPONSES,
+    responses=answers(201, 200),
 )
 def subscribe(caller: CallerDep, device_id: DeviceId, topic: Topic) -> Response[SubscriptionOut]:
     app_id = auth.device_caller_app(caller, device_id, allow_secret_key=True)
@@ -98,7 +102,7 @@ def subscribe(caller: CallerDep, device_id: DeviceId, topic: Topic) -> Response[
     summary="Unsubscribe a device from a topic",
     tags=_TAGS,
     security=AUTHENTICATED,
-    responses=ERROR_RESPONSES,
+    responses=answers(204),
 )
 def unsubscribe(caller: CallerDep, device_id: DeviceId, topic: Topic) -> Response[None]:
     registry.unsubscribe(auth.device_caller_app(caller, device_id, allow_secret_key=True), device_id, topic)
@@ -110,7 +114,7 @@ def unsubscribe(caller: CallerDep, device_id: DeviceId, topic: Topic) -> Respons
     summary="Count a topic's subscribers ('*': every device)",
     tags=_TAGS,
     security=AUTHENTICATED,
-    responses=ERROR_RESPONSES,
+    responses=answers(200),
 )
 def get_topic(caller: CallerDep, topic: Topic) -> TopicOut:
     app_id = auth.require_app_role(caller, "secret")

@@ -7,7 +7,7 @@ from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from push_core import auth
 from push_core.api.dependencies import CallerDep
-from push_core.api.resolver import AUTHENTICATED, ERROR_RESPONSES
+from push_core.api.resolver import AUTHENTICATED, answers
 from push_core.api.schemas import FeedbackList, FeedbackOut
 from push_core.storage import feedback as feedback_store
 
@@ -19,7 +19,7 @@ router = APIGatewayHttpRouter()
     summary="Targets providers reported dead since a time, with platform, reason and provider timestamp",
     tags=["feedback"],
     security=AUTHENTICATED,
-    responses=ERROR_RESPONSES,
+    responses=answers(200),
 )
 def list_feedback(
     caller: CallerDep,

@@ -7,7 +7,7 @@ from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from push_core import auth, inbox
 from push_core.api.dependencies import CallerDep
-from push_core.api.resolver import AUTHENTICATED, ERROR_RESPONSES
+from push_core.api.resolver import AUTHENTICATED, answers
 from push_core.api.schemas import ConfirmOut, ConfirmRequest, MessageOut, PollOut
 from push_core.identifiers import SORTABLE_ID_PATTERN
 
@@ -22,7 +22,7 @@ _TAGS = ["inbox"]
     summary="Pending (unconfirmed) messages, oldest first; `wait` long-polls up to 20 s",
     tags=_TAGS,
     security=AUTHENTICATED,
-    responses=ERROR_RESPONSES,
+    responses=answers(200),
 )
 def poll(
     caller: CallerDep,
@@ -41,7 +41,7 @@ def poll(
     summary="Confirm messages by id, and/or everything up to an id",
     tags=_TAGS,
     security=AUTHENTICATED,
-    responses=ERROR_RESPONSES,
+    responses=answers(200),
 )
 def confirm(caller: CallerDep, device_id: DeviceId, request: Annotated[ConfirmRequest, Body()]) -> ConfirmOut:
     app_id = auth.device_caller_app(caller, device_id, allow_secret_key=False)

@@ -8,7 +8,7 @@ from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from push_core import auth, idempotency, publishing
 from push_core.api.dependencies import CallerDep
-from push_core.api.resolver import AUTHENTICATED, ERROR_RESPONSES
+from push_core.api.resolver import AUTHENTICATED, answers
 from push_core.api.schemas import PublicationAccepted, PublicationOut, PublishRequest, ReceiptList
 from push_core.errors import Conflict
 from push_core.storage import receipts as receipt_store
@@ -22,7 +22,7 @@ _TAGS = ["messages"]
     summary="Publish to topics and/or devices; fan-out runs in the background",
     tags=_TAGS,
     security=AUTHENTICATED,
-    responses=ERROR_RESPONSES,
+    responses=answers(202),
 )
 def publish(
     caller: CallerDep,
@@ -50,7 +50,7 @@ def publish(
     summary="Each target's outcome, for publications sent with receipts: true",
     tags=_TAGS,
     security=AUTHENTICATED,
-    responses=ERROR_RESPONSES,
+    responses=answers(200),
 )
 def list_receipts(
     caller: CallerDep,
@@ -71,7 +71,7 @@ def list_receipts(
     summary="A publication's status and counters",
     tags=_TAGS,
     security=AUTHENTICATED,
-    responses=ERROR_RESPONSES,
+    responses=answers(200),
 )
 def get_publication(caller: CallerDep, message_id: Annotated[str, Path(max_length=64)]) -> PublicationOut:
     app_id = auth.require_app_role(caller, "secret")
