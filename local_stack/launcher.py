@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from moto.server import ThreadedMotoServer
 
-from local_stack import fair_queues
+from local_stack import fair_queues, moto_atomicity
 from local_stack.gateway import Gateway, RunningServer, serve
 from local_stack.poller import SqsEventSourcePoller, event_source_pollers, stop_all
 from local_stack.runtime import LocalFunction, load_functions
@@ -94,6 +94,7 @@ def start_moto(port: int = 0) -> tuple[ThreadedMotoServer, str]:
         # ThreadedMotoServer.start() would wait forever for a server that failed to bind.
         raise OSError(f"{MOTO_HOST}:{port} is already in use")
     fair_queues.install()  # pushlane's queues are fair queues on AWS; moto has none
+    moto_atomicity.install()  # its DynamoDB is not thread-safe; the server answers requests on threads
     moto = ThreadedMotoServer(ip_address=MOTO_HOST, port=port, verbose=False)
     moto.start()
     url = f"http://{MOTO_HOST}:{moto.get_host_and_port()[1]}"

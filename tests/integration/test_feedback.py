@@ -162,7 +162,8 @@ def test_feedback_is_listed_per_app_since_a_time(aws: LocalAws):
     assert aws.http("GET", "/v1/feedback", app["public"]).status == 403
 
 
-def test_the_app_is_notified_through_its_signed_feedback_webhook(aws: LocalAws):
+def _app_signing_with_a_new_hook(aws: LocalAws) -> tuple[WebhookEmulator, dict[str, str], dict[str, str]]:
+    """The webhook receiver (reset), a hook on it, and an app whose webhook secret is that hook's."""
     assert aws.providers is not None
     receiver: WebhookEmulator = aws.providers.suite.webhook
     receiver.reset()
@@ -170,6 +171,11 @@ def test_the_app_is_notified_through_its_signed_feedback_webhook(aws: LocalAws):
     app = aws.new_app()
     credentials = {"platform": "webhook", "secret": hook["secret"]}
     assert aws.http("PUT", f"/v1/apps/{app['id']}/credentials", app["secret"], credentials).status == 200
+    return receiver, hook, app
+
+
+def test_the_app_is_notified_through_its_signed_feedback_webhook(aws: LocalAws):
+    receiver, hook, app = _app_signing_with_a_new_hook(aws)
     updated = aws.http("PATCH", f"/v1/apps/{app['id']}", app["secret"], {"feedback_url": hook["url"]})
     assert updated.body["feedback_url"] == hook["url"]
     device = aws.new_device(app, platform="fcm", token="dead:token")
@@ -183,13 +189,7 @@ def test_the_app_is_notified_through_its_signed_feedback_webhook(aws: LocalAws):
 
 
 def test_a_feedback_webhook_that_redirects_is_not_followed(aws: LocalAws):
-    assert aws.providers is not None
-    receiver: WebhookEmulator = aws.providers.suite.webhook
-    receiver.reset()
-    hook = receiver.create_hook()
-    app = aws.new_app()
-    credentials = {"platform": "webhook", "secret": hook["secret"]}
-    assert aws.http("PUT", f"/v1/apps/{app['id']}/credentials", app["secret"], credentials).status == 200
+    receiver, hook, app = _app_signing_with_a_new_hook(aws)
     with redirecting_server(receiver.authority.server_context(("http/1.1",)), location=hook["url"]) as redirector:
         feedback_url = redirector.url + "/feedback"
         assert aws.http("PATCH", f"/v1/apps/{app['id']}", app["secret"], {"feedback_url": feedback_url}).status == 200
