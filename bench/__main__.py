@@ -9,6 +9,10 @@ After the APNs comparison, the scale model (bench/scale_model.py) fans one publi
 synthetic subscribers: calls, cost per million deliveries and modeled wall time on AWS, checked against
 a real fan-out on moto (bench/scale.png). `--scale-only` runs just that, from the APNs figure already in
 results.json, in a minute or two.
+
+Last, the local-stack scenario (bench/local_stack.py): `make run`'s stack registering 10,000 devices
+per platform and delivering 100,000 messages, its throughput, registration latency and memory.
+`--local-stack-only` runs just that (about ten minutes).
 """
 
 import argparse
@@ -115,7 +119,16 @@ def main() -> int:
         "--scale-only", action="store_true",
         help="skip the peer comparisons: only the scale model and cost per million (python -m bench.scale_model)",
     )  # fmt: skip
+    parser.add_argument(
+        "--local-stack-only", action="store_true",
+        help="only the local-stack scenario (python -m bench.local_stack)",
+    )  # fmt: skip
+    parser.add_argument("--skip-local-stack", action="store_true", help="leave the local-stack scenario out")
     args = parser.parse_args()
+    if args.local_stack_only:
+        from bench import local_stack
+
+        return local_stack.main([])
     if args.scale_only:
         from bench import scale_model
 
@@ -207,6 +220,10 @@ def main() -> int:
 
         scale_model.plot(results)
         print(f"wrote {scale_model.PLOT.relative_to(REPO)}")
+    if not args.only and not args.skip_local_stack:
+        from bench import local_stack
+
+        return local_stack.main([])
     return 0
 
 

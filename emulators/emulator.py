@@ -59,10 +59,11 @@ class Emulator(abc.ABC):
         max_concurrent_streams: int = DEFAULT_MAX_CONCURRENT_STREAMS,
         stream_window: int = DEFAULT_STREAM_WINDOW,
         connection_window: int = DEFAULT_CONNECTION_WINDOW,
+        ledger_keep: int | None = None,
     ) -> None:
         self.authority = authority or CertificateAuthority()
         self.faults = Faults(faults, seed)
-        self.ledger = Ledger(self.kind)
+        self.ledger = Ledger(self.kind, keep=ledger_keep)
         self._dead: dict[str, DeadMark] = {}
         self._lock = threading.RLock()
         self._admin_routes: dict[tuple[str, str], AdminHandler] = {

@@ -1,7 +1,8 @@
 """The ledger: every request an emulator accepted, and a count of every answer it gave, readable from any thread.
 
 Indexes grow for the life of the emulator (a reset empties the ledger but never reuses an index), so a reader
-polling with `since=<next>` never sees an entry twice.
+polling with `since=<next>` never sees an entry twice. A ledger made with `keep` holds only the newest `keep`
+entries (the local stack's emulators run as long as `make run` does); counts are never trimmed.
 """
 
 from __future__ import annotations
@@ -55,10 +56,14 @@ def answer_key(status: int, reason: str = "") -> str:
 class Ledger:
     """Thread-safe record of accepted requests plus counts of answers by status and reason."""
 
-    def __init__(self, emulator: str) -> None:
+    def __init__(self, emulator: str, keep: int | None = None) -> None:
+        if keep is not None and keep < 1:
+            raise ValueError(f"a ledger keeps at least one entry, not {keep}")
         self.emulator = emulator
+        self.keep = keep
         self._entries: list[LedgerEntry] = []
         self._first_index = 0
+        self._recorded = 0  # entries since the last reset, trimmed ones included
         self._counts: Counter[str] = Counter()
         self._changed = threading.Condition()
 
@@ -86,6 +91,12 @@ class Ledger:
                 data,
             )
             self._entries.append(entry)
+            self._recorded += 1
+            # Trim in steps of a tenth, so a bounded ledger does not copy its list on every request.
+            if self.keep is not None and len(self._entries) > self.keep + self.keep // 10:
+                dropped = len(self._entries) - self.keep
+                del self._entries[:dropped]
+                self._first_index += dropped
             self._changed.notify_all()
         return entry
 
@@ -130,9 +141,9 @@ class Ledger:
             return len(self._entries)
 
     def wait_for(self, count: int, timeout: float) -> bool:
-        """Block until at least `count` entries are present (since the last reset); False on timeout."""
+        """Block until at least `count` entries were recorded since the last reset; False on timeout."""
         with self._changed:
-            return self._changed.wait_for(lambda: len(self._entries) >= count, timeout)
+            return self._changed.wait_for(lambda: self._recorded >= count, timeout)
 
     def wait_for_answers(self, count: int, timeout: float) -> bool:
         """Block until at least `count` answers of any kind were counted; False on timeout."""
@@ -144,6 +155,7 @@ class Ledger:
         with self._changed:
             self._first_index += len(self._entries)
             self._entries = []
+            self._recorded = 0
             self._counts.clear()
             self._changed.notify_all()
 

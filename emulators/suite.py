@@ -39,13 +39,15 @@ class EmulatorSuite:
         key_id: str = DEFAULT_KEY_ID,
         topics: tuple[str, ...] = DEFAULT_TOPICS,
         project_id: str = DEFAULT_PROJECT_ID,
+        ledger_keep: int | None = None,
     ) -> None:
         self.authority = CertificateAuthority()
         self.seed = seed
-        self.apns = ApnsEmulator(port=apns_port, authority=self.authority, seed=seed)
-        self.fcm = FcmEmulator(port=fcm_port, authority=self.authority, seed=seed)
-        self.webpush = WebPushEmulator(port=webpush_port, authority=self.authority, seed=seed)
-        self.webhook = WebhookEmulator(port=webhook_port, authority=self.authority, seed=seed)
+        authority, keep = self.authority, ledger_keep
+        self.apns = ApnsEmulator(port=apns_port, authority=authority, seed=seed, ledger_keep=keep)
+        self.fcm = FcmEmulator(port=fcm_port, authority=authority, seed=seed, ledger_keep=keep)
+        self.webpush = WebPushEmulator(port=webpush_port, authority=authority, seed=seed, ledger_keep=keep)
+        self.webhook = WebhookEmulator(port=webhook_port, authority=authority, seed=seed, ledger_keep=keep)
         self._team_id, self._key_id, self._topics, self._project_id = team_id, key_id, topics, project_id
         self.apns_key: ApnsSigningKey | None = None
         self.service_account: dict[str, Any] = {}

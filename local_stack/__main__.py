@@ -16,8 +16,9 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from local_stack import launcher
+from local_stack import dynamodb_local, launcher
 from local_stack.emulated_providers import EmulatedProviders, start_emulators
+from local_stack.environments import DEFAULT_CONCURRENCY, DEFAULT_IDLE_TIMEOUT_S
 from local_stack.template import REPO_ROOT, TemplateError, load_sam_app
 
 
@@ -33,6 +34,18 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--host", default="127.0.0.1", help="gateway address (default: loopback)")
     parser.add_argument("--port", type=int, default=3000, help="gateway port; 0 picks a free one")
     parser.add_argument("--moto-port", type=int, default=0, help="moto (local AWS) port; 0 picks a free one")
+    parser.add_argument(
+        "--dynamodb", choices=dynamodb_local.CHOICES, default="auto",
+        help="DynamoDB Local, moto, or auto: DynamoDB Local when Java and its jar are here (the default)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--concurrency", type=int, default=DEFAULT_CONCURRENCY, metavar="N",
+        help="execution environments per function at most, unless the template reserves some (default: %(default)s)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--idle-timeout", type=float, default=DEFAULT_IDLE_TIMEOUT_S, metavar="SECONDS",
+        help="end an execution environment idle this long (default: %(default)s)",
+    )  # fmt: skip
     parser.add_argument("--template", type=Path, default=REPO_ROOT / "template.yaml")
     parser.add_argument("--stack-name", default="pushlane")
     parser.add_argument(
@@ -109,6 +122,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 port=args.port,
                 moto_port=args.moto_port,
                 stack_name=args.stack_name,
+                dynamodb=args.dynamodb,
+                concurrency=args.concurrency,
+                idle_timeout_s=args.idle_timeout,
             )
         except ImportError as error:
             if providers:
@@ -123,6 +139,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"pushlane is listening on {base_url}", flush=True)
             print(_quickstart(base_url, admin_key.token, providers), flush=True)
             print(f"# moto (the local AWS) is listening on {stack.moto_url}", flush=True)
+            print(
+                f"# metrics: {base_url}/_local/metrics, execution environments: {base_url}/_local/environments",
+                flush=True,
+            )
+            print(f"# DynamoDB: {stack.dynamodb.description} (--dynamodb local|moto|auto chooses)", flush=True)
             stopping.wait()
         finally:
             stack.stop()

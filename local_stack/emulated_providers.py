@@ -17,6 +17,9 @@ from typing import Any
 
 from emulators import EmulatorSuite
 
+# What each emulator's ledger shows of its latest requests: make run's memory stays flat however long it runs.
+LEDGER_KEEP = 1000
+
 
 @dataclass
 class EmulatedProviders:
@@ -75,7 +78,7 @@ def _write(directory: Path, name: str, document: dict[str, Any]) -> None:
 
 def start_emulators() -> EmulatedProviders:
     """Start the four emulators and write the credential and device files the quickstart posts."""
-    suite = EmulatorSuite().start()
+    suite = EmulatorSuite(ledger_keep=LEDGER_KEEP).start()
     directory = Path(tempfile.mkdtemp(prefix="pushlane-local-"))
     description = suite.describe()
     key = description["apns"]["key"]

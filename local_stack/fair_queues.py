@@ -22,7 +22,8 @@ def _fair_order(queue: Queue) -> list[Message]:
     visible: list[Message] = _moto_order.fget(queue)  # type: ignore[attr-defined]
     if queue.fifo_queue or not any(message.group_id for message in visible):
         return visible
-    in_flight = Counter(message.group_id for message in queue.pending_messages if not message.visible)
+    # A snapshot first: the moto server receives on several threads, and a set that changes under iteration raises.
+    in_flight = Counter(message.group_id for message in tuple(queue.pending_messages) if not message.visible)
     tenants: dict[str | None, list[Message]] = {}
     for message in visible:
         tenants.setdefault(message.group_id, []).append(message)

@@ -11,7 +11,13 @@ The behaviour copied from API Gateway, where handlers can tell the difference:
   and application/javascript that is valid UTF-8; anything else (forms, binary,
   no content type, or bytes that are not UTF-8) arrives base64-encoded.
 - A handler that raises, or returns a malformed response: 500
-  ``{"message":"Internal Server Error"}``. Requests over 10 MB: 413.
+  ``{"message":"Internal Server Error"}``, as does a throttled invocation
+  (reserved concurrency in use). Requests over 10 MB: 413. No execution
+  environment free within the queue timeout: 503 ``{"message":"Service
+  Unavailable"}``, what an HTTP API answers when its integration times out.
+
+The served stack adds ``/_local/...`` endpoints (metrics, environments) that
+are answered here, before routing; they exist only locally.
 """
 
 from __future__ import annotations
@@ -24,7 +30,8 @@ import secrets
 import socket
 import threading
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -34,7 +41,8 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
-from local_stack.runtime import LocalFunction
+from local_stack.environments import EnvironmentsBusyError, InvocationError
+from local_stack.runtime import FunctionTimeoutError, Invocable, LocalFunction
 from local_stack.template import HttpRoute
 
 if TYPE_CHECKING:
@@ -294,25 +302,31 @@ class _LimitedRequest(Request):
 
 
 class Gateway:
-    """A WSGI app that serves an HTTP API's routes with in-process functions."""
+    """A WSGI app that serves an HTTP API's routes with the functions given (in-process or in environments)."""
 
     def __init__(
         self,
         routes: list[HttpRoute],
-        functions: Mapping[str, LocalFunction],
+        functions: Mapping[str, Invocable],
         *,
         api_id: str = LOCAL_API_ID,
         account_id: str = LOCAL_ACCOUNT_ID,
+        local_endpoints: Mapping[str, Callable[[], Any]] = {},
     ) -> None:
+        """``local_endpoints`` maps a ``/_local/...`` path to what a GET of it answers (as JSON)."""
         missing = sorted({route.function for route in routes} - set(functions))
         if missing:
             raise ValueError(f"routes name functions that were not loaded: {', '.join(missing)}")
         self._router = Router(routes)
         self._functions = functions
-        # One execution environment per function here, and an environment serves one request at a time, as
-        # on Lambda: Powertools' resolver keeps the request it is resolving on itself (app.context), so two
-        # requests resolved at once in one environment clear each other's state (500s under concurrency).
-        self._environments = {name: threading.Lock() for name in functions}
+        # An in-process LocalFunction is one execution environment, which serves one request at a time, as on
+        # Lambda: Powertools' resolver keeps the request it is resolving on itself (app.context), so two
+        # requests resolved at once in one environment clear each other's state. Pools of environments
+        # serialise per environment themselves.
+        self._one_at_a_time = {
+            name: threading.Lock() for name, function in functions.items() if isinstance(function, LocalFunction)
+        }
+        self._local_endpoints = dict(local_endpoints)
         self._api_id = api_id
         self._account_id = account_id
 
@@ -335,6 +349,10 @@ class Gateway:
             body = request.get_data(cache=False)
         except RequestEntityTooLarge:
             return _json_error(413, "Request Entity Too Large")
+        if raw_path in self._local_endpoints and request.method == "GET":
+            return _GatewayResponse(
+                json.dumps(self._local_endpoints[raw_path]()), status=200, content_type="application/json"
+            )
         match = self._router.match(request.method, raw_path)
         if match is None:
             return _json_error(404, "Not Found")
@@ -353,9 +371,16 @@ class Gateway:
             protocol=request.environ.get("SERVER_PROTOCOL", "HTTP/1.1"),
         )
         function = self._functions[match.route.function]
+        serialised: AbstractContextManager[Any] = self._one_at_a_time.get(match.route.function) or nullcontext()
         try:
-            with self._environments[match.route.function]:
+            with serialised:
                 result = function.invoke(event)
+        except EnvironmentsBusyError as error:
+            logger.error("%s %s: %s", request.method, raw_path, error)
+            return _json_error(503, "Service Unavailable")
+        except (InvocationError, FunctionTimeoutError) as error:  # an environment logs its own traceback
+            logger.error("%s %s: %s failed: %s", request.method, raw_path, match.route.function, error)
+            return _json_error(500, "Internal Server Error")
         except Exception:  # API Gateway turns any failed invocation into a 500; the traceback is the log
             logger.exception("%s %s: %s failed", request.method, raw_path, match.route.function)
             return _json_error(500, "Internal Server Error")

@@ -13,10 +13,16 @@ from dataclasses import dataclass
 
 from moto.server import ThreadedMotoServer
 
-from local_stack import fair_queues, moto_atomicity
+from local_stack import dynamodb_local, fair_queues, moto_atomicity, moto_memory
+from local_stack.environments import (
+    DEFAULT_CONCURRENCY,
+    DEFAULT_IDLE_TIMEOUT_S,
+    ExecutionEnvironments,
+    environments_for_stack,
+)
 from local_stack.gateway import Gateway, RunningServer, serve
 from local_stack.poller import SqsEventSourcePoller, event_source_pollers, stop_all
-from local_stack.runtime import LocalFunction, load_functions
+from local_stack.runtime import Invocable
 from local_stack.stack import DeployedStack, deploy
 from local_stack.template import SamApp
 
@@ -36,6 +42,8 @@ LOCAL_ENV_OVERRIDES = {
     "POWERTOOLS_TRACE_DISABLED": "true",
     "POWERTOOLS_METRICS_DISABLED": "true",
 }
+# The served stack shows Powertools metrics: EMF on each environment's stdout, totals at GET /_local/metrics.
+SERVED_ENV_OVERRIDES = {**LOCAL_ENV_OVERRIDES, "POWERTOOLS_METRICS_DISABLED": "false"}
 _REAL_ACCOUNT_VARIABLES = frozenset({"AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"})
 
 
@@ -70,11 +78,13 @@ class LocalStack:
 
     app: SamApp
     stack: DeployedStack
-    functions: dict[str, LocalFunction]
+    functions: Mapping[str, Invocable]
+    environments: ExecutionEnvironments
     pollers: list[SqsEventSourcePoller]
     gateway: RunningServer
     moto: ThreadedMotoServer
     moto_url: str
+    dynamodb: dynamodb_local.Selection  # DynamoDB Local, or moto
 
     @property
     def url(self) -> str:
@@ -82,10 +92,14 @@ class LocalStack:
         return self.gateway.url
 
     def stop(self) -> None:
-        """Stop the pollers, then the gateway, then moto."""
-        stop_all(self.pollers)
+        """Stop the pollers, then the gateway, then moto and DynamoDB Local."""
+        for poller in self.pollers:
+            poller.request_stop()
         self.gateway.shutdown()
+        self.environments.stop()  # ends invocations in flight, so the pollers need not wait them out
+        stop_all(self.pollers)
         self.moto.stop()
+        self.dynamodb.stop()
 
 
 def start_moto(port: int = 0) -> tuple[ThreadedMotoServer, str]:
@@ -95,6 +109,7 @@ def start_moto(port: int = 0) -> tuple[ThreadedMotoServer, str]:
         raise OSError(f"{MOTO_HOST}:{port} is already in use")
     fair_queues.install()  # pushlane's queues are fair queues on AWS; moto has none
     moto_atomicity.install()  # its DynamoDB is not thread-safe; the server answers requests on threads
+    moto_memory.install()  # its SQS would remember every deleted message for good
     moto = ThreadedMotoServer(ip_address=MOTO_HOST, port=port, verbose=False)
     moto.start()
     url = f"http://{MOTO_HOST}:{moto.get_host_and_port()[1]}"
@@ -110,29 +125,59 @@ def start(
     port: int = 3000,
     moto_port: int = 0,
     stack_name: str = "pushlane",
+    dynamodb: str = "moto",
+    concurrency: int = DEFAULT_CONCURRENCY,
+    idle_timeout_s: float = DEFAULT_IDLE_TIMEOUT_S,
 ) -> LocalStack:
     """Start moto, create the stack, load the handlers, start the pollers and serve the gateway.
 
+    ``dynamodb`` is a ``dynamodb_local.CHOICES`` value: with DynamoDB Local, the tables are created
+    there and AWS_ENDPOINT_URL_DYNAMODB sends DynamoDB to it; moto serves the other services.
     Expects ``use_fake_aws_environment`` to have run. Raises OSError when a port
-    cannot be bound, after stopping whatever had started.
+    cannot be bound, DynamoDBLocalError when DynamoDB Local was asked for and did not start,
+    after stopping whatever had started.
+
+    Each function runs in execution environments of its own (``local_stack.environments``):
+    at most its reserved concurrency, else ``concurrency``, at once; idle ones end after
+    ``idle_timeout_s``. SQS pollers run as many batches side by side as that limit.
     """
     moto, moto_url = start_moto(moto_port)
     try:
-        stack = deploy(app, parameters, stack_name)
-        functions = load_functions(app, stack, LOCAL_ENV_OVERRIDES)
-        pollers = event_source_pollers(app, stack, functions)
-        gateway = serve(Gateway(app.routes, functions), host, port)
+        database = dynamodb_local.select(dynamodb)
     except BaseException:
         moto.stop()
         raise
+    if database.endpoint:
+        os.environ["AWS_ENDPOINT_URL_DYNAMODB"] = database.endpoint  # for this process and the handlers'
+    else:
+        os.environ.pop("AWS_ENDPOINT_URL_DYNAMODB", None)
+    try:
+        stack = deploy(app, parameters, stack_name, dynamodb_endpoint=database.endpoint)
+        environments = environments_for_stack(
+            app, stack, SERVED_ENV_OVERRIDES, concurrency=concurrency, idle_timeout_s=idle_timeout_s
+        )
+        functions = environments.functions
+        pollers = event_source_pollers(app, stack, functions, {name: pool.limit for name, pool in functions.items()})
+        local_endpoints = {
+            "/_local/metrics": environments.metrics.snapshot,
+            "/_local/environments": environments.describe,
+        }
+        gateway = serve(Gateway(app.routes, functions, local_endpoints=local_endpoints), host, port)
+    except BaseException:
+        moto.stop()
+        database.stop()
+        raise
+    environments.start()
     for poller in pollers:
         poller.start()
     return LocalStack(
         app=app,
         stack=stack,
         functions=functions,
+        environments=environments,
         pollers=pollers,
         gateway=gateway,
         moto=moto,
         moto_url=moto_url,
+        dynamodb=database,
     )

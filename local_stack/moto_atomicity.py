@@ -3,8 +3,9 @@
 moto's DynamoDB backend is not thread-safe: a TransactWriteItems deep-copies the tables it touches for its
 rollback while another request thread adds items, and fails with "dictionary changed size during
 iteration" (a 500 the handlers see as a ClientError). The moto server answers each request on its own
-thread, so every DynamoDB request holds one lock. SQS stays unlocked: its long polls hold a request for
-seconds, and its backend tolerates concurrent calls.
+thread, so every DynamoDB request holds one lock. SQS stays unlocked, since its long polls hold a request
+for seconds; its backend is not thread-safe within one queue either, so the local stack's pollers take
+turns at each queue (local_stack/poller.py).
 """
 
 from __future__ import annotations

@@ -1,15 +1,20 @@
-"""What a Lambda SQS event source mapping does, for an in-process function.
+"""What a Lambda SQS event source mapping does, for a function in-process or in execution environments.
 
 Receive a batch, invoke the function with an ``aws:sqs`` event, delete what
 succeeded. Nothing is retried here: a message that is not deleted becomes
 visible again after the queue's visibility timeout, and the queue's redrive
 policy moves it to the dead-letter queue after maxReceiveCount receives (moto
-enforces both), exactly as on AWS.
+enforces both), exactly as on AWS. Each failed message gets a console line,
+and a louder one when it has used its last receive and is bound for the DLQ.
+
+A background poller runs ``concurrency`` batches side by side, as the event
+source mapping invokes the function concurrently (up to its limit).
 """
 
 from __future__ import annotations
 
 import base64
+import json
 import logging
 import math
 import threading
@@ -20,7 +25,8 @@ from typing import TYPE_CHECKING, Any
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
-from local_stack.runtime import LocalFunction
+from local_stack.environments import InvocationError
+from local_stack.runtime import FunctionTimeoutError, Invocable
 from local_stack.template import SamApp, SqsSource
 
 if TYPE_CHECKING:
@@ -125,10 +131,11 @@ class SqsEventSourcePoller:
         source: SqsSource,
         queue_url: str,
         queue_arn: str,
-        function: LocalFunction,
+        function: Invocable,
         sqs_client: SQSClient | None = None,
         *,
         wait_seconds: int = 1,
+        concurrency: int = 1,
     ) -> None:
         self.source = source
         self.queue_url = queue_url
@@ -137,8 +144,15 @@ class SqsEventSourcePoller:
         # Built here rather than per call: clients are thread-safe, the default session is not.
         self.sqs: SQSClient = sqs_client or boto3.client("sqs")
         self.wait_seconds = wait_seconds
+        self.concurrency = concurrency
         self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._threads: list[threading.Thread] = []
+        # moto's SQS is not thread-safe within a queue (a receive iterates the in-flight set that another
+        # receive or delete changes: "Set changed size during iteration"), so this poller's threads take
+        # turns at the queue; only their invocations overlap.
+        self._queue_turn = threading.Lock()
+        self._redrive: tuple[int, str] | None = None
+        self._redrive_read = False
 
     def poll_once(self, wait_seconds: int = 0) -> int:
         """Receive one batch, invoke the function, delete what succeeded. Returns how many were received."""
@@ -148,24 +162,71 @@ class SqsEventSourcePoller:
         ids = [message["MessageId"] for message in messages]
         try:
             response = self.function.invoke({"Records": [sqs_record(message, self.queue_arn) for message in messages]})
+        except (InvocationError, FunctionTimeoutError) as error:  # an environment logs its own traceback
+            logger.error(
+                "%s failed a batch of %d from %s: %s", self.source.function, len(ids), self.source.queue, error
+            )
+            self._report_failures(messages)
+            return len(messages)
         except Exception:  # Lambda counts any failed invocation as a failed batch; the traceback is the log
             logger.exception("%s failed a batch of %d from %s", self.source.function, len(ids), self.source.queue)
+            self._report_failures(messages)
             return len(messages)
         failed = failed_message_ids(response, ids) if self.source.report_batch_item_failures else set()
         if failed:
             logger.info("%s failed %d of %d messages", self.source.function, len(failed), len(ids))
+            self._report_failures([message for message in messages if message["MessageId"] in failed])
         self._delete([message for message in messages if message["MessageId"] not in failed])
         return len(messages)
 
+    def _redrive_policy(self) -> tuple[int, str] | None:
+        """(maxReceiveCount, dead-letter queue name) of this queue, None without a redrive policy."""
+        if not self._redrive_read:
+            attributes = self.sqs.get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=["RedrivePolicy"])
+            policy = attributes.get("Attributes", {}).get("RedrivePolicy")
+            if policy:
+                parsed = json.loads(policy)
+                self._redrive = int(parsed["maxReceiveCount"]), str(parsed["deadLetterTargetArn"]).rpartition(":")[2]
+            self._redrive_read = True
+        return self._redrive
+
+    def _report_failures(self, messages: Sequence[MessageTypeDef]) -> None:
+        """One console line per failed job: retried after the visibility timeout, or bound for the DLQ."""
+        redrive = self._redrive_policy()
+        for message in messages:
+            receives = int(message.get("Attributes", {}).get("ApproximateReceiveCount", "1"))
+            if redrive is not None and receives >= redrive[0]:
+                logger.error(
+                    "JOB FAILED for good: %s message %s from %s failed its last receive (%d of %d); "
+                    "SQS moves it to the dead-letter queue %s",
+                    self.source.function,
+                    message["MessageId"],
+                    self.source.queue,
+                    receives,
+                    redrive[0],
+                    redrive[1],
+                )
+            else:
+                limit = f" of {redrive[0]}" if redrive else ""
+                logger.warning(
+                    "job failed: %s message %s from %s (receive %d%s); retried after the visibility timeout",
+                    self.source.function,
+                    message["MessageId"],
+                    self.source.queue,
+                    receives,
+                    limit,
+                )
+
     def _receive(self, count: int, wait_seconds: int) -> list[MessageTypeDef]:
-        response = self.sqs.receive_message(
-            QueueUrl=self.queue_url,
-            MaxNumberOfMessages=count,
-            WaitTimeSeconds=wait_seconds,
-            AttributeNames=["All"],
-            MessageSystemAttributeNames=["All"],
-            MessageAttributeNames=["All"],
-        )
+        with self._queue_turn:
+            response = self.sqs.receive_message(
+                QueueUrl=self.queue_url,
+                MaxNumberOfMessages=count,
+                WaitTimeSeconds=wait_seconds,
+                AttributeNames=["All"],
+                MessageSystemAttributeNames=["All"],
+                MessageAttributeNames=["All"],
+            )
         return list(response.get("Messages", []))
 
     def _receive_batch(self, wait_seconds: int) -> list[MessageTypeDef]:
@@ -186,10 +247,11 @@ class SqsEventSourcePoller:
     def _delete(self, messages: Sequence[MessageTypeDef]) -> None:
         for start in range(0, len(messages), _MAX_RECEIVE):
             chunk = messages[start : start + _MAX_RECEIVE]
-            result = self.sqs.delete_message_batch(
-                QueueUrl=self.queue_url,
-                Entries=[{"Id": str(index), "ReceiptHandle": m["ReceiptHandle"]} for index, m in enumerate(chunk)],
-            )
+            with self._queue_turn:
+                result = self.sqs.delete_message_batch(
+                    QueueUrl=self.queue_url,
+                    Entries=[{"Id": str(index), "ReceiptHandle": m["ReceiptHandle"]} for index, m in enumerate(chunk)],
+                )
             for failure in result.get("Failed", []):
                 logger.warning("could not delete a message from %s: %s", self.source.queue, failure)
 
@@ -200,28 +262,32 @@ class SqsEventSourcePoller:
         return sum(int(counts.get(name, "0")) for name in _IN_FLIGHT_COUNTS)
 
     def start(self) -> None:
-        """Poll in a background thread until ``stop``."""
-        if self._thread is not None:
+        """Poll in ``concurrency`` background threads until ``stop``."""
+        if self._threads:
             return
         self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name=f"poller-{self.source.queue}", daemon=True)
-        self._thread.start()
+        self._threads = [
+            threading.Thread(target=self._run, name=f"poller-{self.source.queue}-{number}", daemon=True)
+            for number in range(self.concurrency)
+        ]
+        for thread in self._threads:
+            thread.start()
 
     @property
     def running(self) -> bool:
-        """Whether the background thread is polling."""
-        return self._thread is not None and self._thread.is_alive()
+        """Whether a background thread is polling."""
+        return any(thread.is_alive() for thread in self._threads)
 
     def request_stop(self) -> None:
-        """Ask the background thread to stop after its current poll, without waiting."""
+        """Ask the background threads to stop after their current poll, without waiting."""
         self._stop.set()
 
     def stop(self) -> None:
-        """Stop the background thread and wait for it (at most one long-poll plus one invocation)."""
+        """Stop the background threads and wait for them (at most one long-poll plus one invocation)."""
         self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
-            self._thread = None
+        for thread in self._threads:
+            thread.join()
+        self._threads = []
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -270,12 +336,22 @@ def drain(pollers: Sequence[SqsEventSourcePoller], timeout_s: float = 30.0, sett
 
 
 def event_source_pollers(
-    app: SamApp, stack: DeployedStack, functions: Mapping[str, LocalFunction]
+    app: SamApp,
+    stack: DeployedStack,
+    functions: Mapping[str, Invocable],
+    concurrency: Mapping[str, int] = {},
 ) -> list[SqsEventSourcePoller]:
-    """One poller per SQS event source of the template, against the deployed queues."""
+    """One poller per SQS event source of the template, against the deployed queues.
+
+    ``concurrency`` is how many batches a function's poller runs side by side (1 when not given).
+    """
     return [
         SqsEventSourcePoller(
-            source, stack.queue_urls[source.queue], stack.queue_arns[source.queue], functions[source.function]
+            source,
+            stack.queue_urls[source.queue],
+            stack.queue_arns[source.queue],
+            functions[source.function],
+            concurrency=concurrency.get(source.function, 1),
         )
         for source in app.sqs_sources
     ]

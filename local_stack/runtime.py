@@ -1,18 +1,22 @@
 """Run functions' handlers in this process, the way the Lambda Python runtime runs them.
 
+This is the in-process runtime the tests use (moto's ``mock_aws`` lives in one
+process and cannot be shared with others); the served stack runs each function
+in execution environments of its own (``local_stack.environments``). Both offer
+the one ``Invocable`` interface the gateway and the pollers call.
+
 Environment variables are process-wide and every handler runs in this one
 process, so ``load_functions`` writes all functions' resolved environments into
 ``os.environ`` before any handler is imported, and refuses with
 ``EnvironmentConflictError`` when two functions resolve the same variable to
 different values. A template that keeps its environment in Globals (as
-pushlane's does) always agrees with itself. One process per function would
-avoid the rule but costs a cold start each and rules out running the whole
-fan-out in-process in tests.
+pushlane's does) always agrees with itself.
 
 Other differences from Lambda, on purpose:
 
-- Invocations run concurrently in threads of one process (Lambda gives each
-  concurrent invocation its own container), so module-level state is shared.
+- A ``LocalFunction`` is one execution environment whose invocations may run
+  concurrently in threads, so module-level state is shared between them (the
+  gateway serialises HTTP invocations of one function for that reason).
 - The timeout is checked when the handler returns (a thread cannot be killed):
   an invocation that overran fails with ``FunctionTimeoutError`` as on Lambda,
   only later.
@@ -21,6 +25,9 @@ Other differences from Lambda, on purpose:
   decide it runs inside Lambda (and would then talk to X-Ray).
 - Modules beside a handler file are imported under their own names, shared by
   all functions: two functions must not ship different modules of one name.
+
+This module imports only the standard library at run time: an execution
+environment's worker imports it before the handler, and should cost no more.
 """
 
 from __future__ import annotations
@@ -37,12 +44,11 @@ import uuid
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
-
-from local_stack.template import FunctionSpec, SamApp
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from local_stack.stack import DeployedStack
+    from local_stack.template import FunctionSpec, SamApp
 
 Handler = Callable[[Any, "LocalLambdaContext"], Any]
 
@@ -63,6 +69,14 @@ class FunctionTimeoutError(RuntimeError):
 
 class ResponseSerializationError(TypeError):
     """The handler returned something Lambda cannot turn into JSON (Runtime.MarshalError)."""
+
+
+class Invocable(Protocol):
+    """A function the gateway and the pollers can invoke: in-process, or in execution environments."""
+
+    def invoke(self, event: Mapping[str, Any]) -> Any:
+        """Run the handler on a JSON copy of ``event``; its result as JSON would carry it, or raise."""
+        ...
 
 
 class LocalLambdaContext:
@@ -140,19 +154,13 @@ class LocalFunction:
             raise FunctionTimeoutError(
                 f"{self.spec.logical_id} ran {elapsed:.1f} s, over its {self.spec.timeout_s} s timeout"
             )
-        try:
-            return json.loads(json.dumps(result, default=_lambda_json_default))
-        except (TypeError, ValueError) as error:
-            raise ResponseSerializationError(
-                f"{self.spec.logical_id} returned a value Lambda cannot serialize: {error}"
-            ) from error
+        return json.loads(serialize_result(self.spec.logical_id, result))
 
     def _load_handler(self) -> Handler:
         with self._cold_start_lock:
             if self._handler is None:
                 self._handler = self._import_handler()
-                # Lambda's log stream name shape: one stream per execution environment.
-                self._log_stream_name = f"{datetime.now(UTC):%Y/%m/%d}/[$LATEST]{secrets.token_hex(16)}"
+                self._log_stream_name = log_stream_name()
             return self._handler
 
     def _import_handler(self) -> Handler:
@@ -187,6 +195,19 @@ class LocalFunction:
         return result
 
 
+def serialize_result(logical_id: str, result: Any) -> str:
+    """A handler's result as the JSON text Lambda sends back; ResponseSerializationError if it cannot be."""
+    try:
+        return json.dumps(result, default=_lambda_json_default)
+    except (TypeError, ValueError) as error:
+        raise ResponseSerializationError(f"{logical_id} returned a value Lambda cannot serialize: {error}") from error
+
+
+def log_stream_name() -> str:
+    """A new log stream name of Lambda's shape: one stream per execution environment."""
+    return f"{datetime.now(UTC):%Y/%m/%d}/[$LATEST]{secrets.token_hex(16)}"
+
+
 def _lambda_json_default(value: Any) -> Any:
     """Lambda's Python runtime writes Decimal as a JSON number (boto3's DynamoDB reads return Decimal)."""
     if isinstance(value, decimal.Decimal):
@@ -211,7 +232,7 @@ def merge_environments(environments: Mapping[str, Mapping[str, str]]) -> dict[st
     return merged
 
 
-def _log_group_name(app: SamApp, stack: DeployedStack, logical_id: str) -> str | None:
+def function_log_group_name(app: SamApp, stack: DeployedStack, logical_id: str) -> str | None:
     """The function's LoggingConfig.LogGroup (its physical name when it is a Ref), else Lambda's default."""
     properties = app.cloudformation["Resources"][logical_id].get("Properties", {})
     log_group = properties.get("LoggingConfig", {}).get("LogGroup")
@@ -237,7 +258,7 @@ def load_functions(
             spec,
             function_name=stack.function_names.get(logical_id),
             function_arn=stack.function_arns.get(logical_id),
-            log_group_name=_log_group_name(app, stack, logical_id),
+            log_group_name=function_log_group_name(app, stack, logical_id),
             region=stack.region,
         )
         for logical_id, spec in app.functions.items()

@@ -4,6 +4,11 @@
 the environment), which makes the same code talk to moto's in-process
 ``mock_aws()`` and to a moto server (``AWS_ENDPOINT_URL``). A client built
 before the mock started would go to real AWS.
+
+With a DynamoDB Local endpoint, the template's tables are also created there,
+under the names moto's CloudFormation gave them, so the functions' environments
+(``TABLE_NAME``, ...) name the tables the handlers reach through
+``AWS_ENDPOINT_URL_DYNAMODB``. moto's own copies stay, empty and unused.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from local_stack.template import CODE_BUCKET, SamApp
 
 if TYPE_CHECKING:
     from mypy_boto3_cloudformation import CloudFormationClient
+    from mypy_boto3_dynamodb import DynamoDBClient
 
 # Resource types the local stack provides itself instead of moto:
 # - event source mappings: moto would run the function in Docker and eat the messages; poller.py does it.
@@ -55,13 +61,21 @@ class DeployedStack:
     function_names: dict[str, str]
     function_arns: dict[str, str]
     region: str
+    dynamodb_endpoint: str | None = None  # DynamoDB Local's URL when it holds the tables, None for moto
 
 
-def deploy(app: SamApp, parameters: Mapping[str, str], stack_name: str = "pushlane") -> DeployedStack:
+def deploy(
+    app: SamApp,
+    parameters: Mapping[str, str],
+    stack_name: str = "pushlane",
+    *,
+    dynamodb_endpoint: str | None = None,
+) -> DeployedStack:
     """Create ``app`` as a stack with these parameter values and wait for CREATE_COMPLETE.
 
     Also does what moto's CloudFormation leaves out: the code objects the
-    functions point at, and DynamoDB TimeToLiveSpecification.
+    functions point at, and DynamoDB TimeToLiveSpecification. With
+    ``dynamodb_endpoint`` (DynamoDB Local), the tables are created there too.
     """
     session = boto3.session.Session()
     template = copy.deepcopy(app.cloudformation)
@@ -75,7 +89,10 @@ def deploy(app: SamApp, parameters: Mapping[str, str], stack_name: str = "pushla
         cloudformation = session.client("cloudformation")
         stack = _create_stack(cloudformation, stack_name, template, parameters)
         physical_ids = _physical_ids(cloudformation, stack_name)
-    _apply_time_to_live(session, template, physical_ids)
+    dynamodb = session.client("dynamodb", endpoint_url=dynamodb_endpoint)
+    if dynamodb_endpoint:
+        _create_tables(dynamodb, template, physical_ids)
+    _apply_time_to_live(dynamodb, template, physical_ids)
     queue_urls, queue_arns, visibility = _queues(session, template, physical_ids)
     environments, names, arns = _functions(session, template, physical_ids)
     return DeployedStack(
@@ -89,6 +106,7 @@ def deploy(app: SamApp, parameters: Mapping[str, str], stack_name: str = "pushla
         function_names=names,
         function_arns=arns,
         region=session.region_name or "us-east-1",
+        dynamodb_endpoint=dynamodb_endpoint,
     )
 
 
@@ -207,11 +225,32 @@ def _resources_of(template: dict[str, Any], kind: str) -> Iterator[tuple[str, di
             yield logical_id, resource.get("Properties", {})
 
 
-def _apply_time_to_live(
-    session: boto3.session.Session, template: dict[str, Any], physical_ids: Mapping[str, str]
-) -> None:
+# What CreateTable takes from a table's properties; SSE and point-in-time recovery have no local meaning.
+_TABLE_PROPERTIES = (
+    "AttributeDefinitions",
+    "KeySchema",
+    "GlobalSecondaryIndexes",
+    "LocalSecondaryIndexes",
+    "BillingMode",
+    "ProvisionedThroughput",
+)
+
+
+def _create_tables(dynamodb: DynamoDBClient, template: dict[str, Any], physical_ids: Mapping[str, str]) -> None:
+    """Create each template table in DynamoDB Local, as CloudFormation would, under moto's physical name."""
+    for logical_id, properties in _resources_of(template, "AWS::DynamoDB::Table"):
+        arguments = {name: properties[name] for name in _TABLE_PROPERTIES if name in properties}
+        try:
+            dynamodb.create_table(TableName=physical_ids[logical_id], **arguments)
+        except ClientError as error:
+            raise StackDeploymentError(f"table {logical_id} was not created in DynamoDB Local: {error}") from error
+        dynamodb.get_waiter("table_exists").wait(
+            TableName=physical_ids[logical_id], WaiterConfig={"Delay": 1, "MaxAttempts": 30}
+        )
+
+
+def _apply_time_to_live(dynamodb: DynamoDBClient, template: dict[str, Any], physical_ids: Mapping[str, str]) -> None:
     """Enable TTL as the template asks: moto's CloudFormation ignores TimeToLiveSpecification."""
-    dynamodb = session.client("dynamodb")
     for logical_id, properties in _resources_of(template, "AWS::DynamoDB::Table"):
         spec = properties.get("TimeToLiveSpecification")
         if spec and spec.get("Enabled") in (True, "true", "True"):

@@ -9,6 +9,9 @@ Three changes, each honest about what it replaces:
   partition directly; the sort order inside it, paging and filters are moto's own.
 - DynamoDB applies each request atomically. moto, called from several threads, does not promise that,
   so every call into moto holds one lock, which makes each request atomic as DynamoDB's are.
+
+With DynamoDB Local serving DynamoDB (the default where Java is), the first two go unused and the lock
+covers SQS only: a request to DynamoDB Local holds it just while moto checks the URL is not its own.
 """
 
 import copy

@@ -1,11 +1,12 @@
 """The chaos test: 10 apps x 1,000 devices x 10 publications through faulty providers, kills and duplicates.
 
-What runs for real: the template's stack in moto (see moto_speedups for the three changes that make it
-fast and atomic), the publish, fan-out, delivery and feedback handlers with their Powertools batch
-processing, pushlane's providers over HTTP/2 + TLS, and the APNs, FCM and Web Push emulators in their
-own process (their own core), keyed faults on. The emulators' ledgers are the truth every count is
-checked against. Storage choice: moto in-process, not DynamoDB Local (a Java download, which this
-machine's registries do not offer); moto's two slow paths are replaced as moto_speedups explains.
+What runs for real: the template's stack, its tables in DynamoDB Local (AWS's own engine, so its limits and
+validation hold) and everything else in moto in-process (see moto_speedups for what makes moto fast and
+atomic), the publish, fan-out, delivery and feedback handlers with their Powertools batch processing,
+pushlane's providers over HTTP/2 + TLS, and the APNs, FCM and Web Push emulators in their own process
+(their own core), keyed faults on. The emulators' ledgers are the truth every count is checked against.
+CHAOS_DYNAMODB=moto keeps DynamoDB in moto too; the default, auto, does so only where DynamoDB Local
+cannot run (no Java or no jar: `make` installs it), and the summary says which ran.
 
 Seeded: CHAOS_SEED=<seed> .venv/bin/python -m pytest tests/chaos -s (CHAOS_WORKERS=1 runs the Lambda
 invocations one at a time). Every decision is drawn from the seed by what it is about, not by when it
@@ -34,6 +35,7 @@ import requests
 from moto import mock_aws
 from werkzeug.test import Client
 
+from local_stack import dynamodb_local
 from local_stack.emulated_providers import provider_parameters
 from local_stack.gateway import Gateway
 from local_stack.launcher import LOCAL_ENV_OVERRIDES, use_fake_aws_environment
@@ -62,6 +64,7 @@ APPS = int(os.environ.get("CHAOS_APPS", "10"))
 DEVICES_PER_APP = int(os.environ.get("CHAOS_DEVICES", "1000"))
 PUBLICATIONS_PER_APP = int(os.environ.get("CHAOS_PUBLICATIONS", "10"))
 WORKERS = int(os.environ.get("CHAOS_WORKERS", "6"))
+DYNAMODB = os.environ.get("CHAOS_DYNAMODB", "auto")  # see dynamodb_local.CHOICES
 FAULTS = {
     "internal_error_rate": 0.05,  # 500
     "unavailable_rate": 0.05,  # 503 with Retry-After: 10% 5xx in all
@@ -74,6 +77,12 @@ KILL_RATE = 0.05
 DUPLICATE_RATE = 0.02
 # Device mix per app: half iPhones, a third Android, the rest browsers.
 PLATFORM_SHARES = ((Platform.APNS, 0.5), (Platform.FCM, 0.35), (Platform.WEBPUSH, 0.15))
+
+
+@pytest.fixture(scope="module")
+def dynamodb() -> Iterator[dynamodb_local.Selection]:
+    with dynamodb_local.running(DYNAMODB) as selection:
+        yield selection
 
 
 @pytest.fixture(scope="module")
@@ -174,13 +183,18 @@ def _seed_devices(
 
 
 def test_every_message_is_delivered_once_through_faults_kills_and_duplicates(
-    emulators: dict[str, Any], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    emulators: dict[str, Any],
+    dynamodb: dynamodb_local.Selection,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     admin = Admin(emulators["ca_path"])
     for name in ("apns", "fcm", "webpush"):
         admin.post(emulators[name]["url"], "faults", {"defaults": True, **FAULTS, "seed": SEED, "keyed": True})
     saved_environ = dict(os.environ)
     use_fake_aws_environment()
+    if dynamodb.endpoint:
+        os.environ["AWS_ENDPOINT_URL_DYNAMODB"] = dynamodb.endpoint
     forget_container_state()
     key = new_admin_key()
     parameters = {
@@ -196,7 +210,7 @@ def test_every_message_is_delivered_once_through_faults_kills_and_duplicates(
     try:
         with mock_aws(), fast_atomic_moto(monkeypatch):
             sam_app = load_sam_app(parameters=parameters)
-            stack = deploy(sam_app, parameters)
+            stack = deploy(sam_app, parameters, dynamodb_endpoint=dynamodb.endpoint)
             functions = load_functions(
                 sam_app,
                 stack,
@@ -340,7 +354,8 @@ def test_every_message_is_delivered_once_through_faults_kills_and_duplicates(
         counters.update({k: report[k] for k in ("total", "passed", "failed", "pending", "possible_duplicates")})
     with capsys.disabled():  # the totals belong in every run's output, passing or not
         print(
-            f"\nchaos seed {SEED}: {len(publications)} publications to {APPS} apps x {DEVICES_PER_APP} devices\n"
+            f"\nchaos seed {SEED}: {len(publications)} publications to {APPS} apps x {DEVICES_PER_APP} devices, "
+            f"DynamoDB: {dynamodb.description}\n"
             f"  ledgers: delivered {sum(ledgers.values()):,} ({ledgers}), distinct {len(delivered):,} of "
             f"{len(expected):,} expected, lost {len(lost)}, unexpected {len(unexpected)}, "
             f"duplicates {sum(c - 1 for c in duplicates.values())} ({len(outside_windows)} outside logged windows)\n"

@@ -109,6 +109,22 @@ def test_the_ledger_wait_wakes_when_entries_arrive():
     assert not ledger.wait_for(2, timeout=0.05)
 
 
+def test_a_bounded_ledger_keeps_the_newest_entries_and_every_count():
+    ledger = Ledger("test", keep=100)
+    for n in range(1000):
+        ledger.record(method="POST", path=f"/{n}", protocol="h2", status=200, data={})
+        ledger.count("200")
+    assert 100 <= len(ledger) <= 110
+    kept = ledger.entries()
+    assert kept[-1].path == "/999"
+    assert [e.index for e in kept] == list(range(kept[0].index, 1000))
+    assert ledger.next_index == 1000
+    assert ledger.counts() == {"200": 1000}
+    assert ledger.wait_for(1000, timeout=0)  # counted since the reset, trimmed entries included
+    page = ledger.to_json(since=0, limit=5)  # a reader that fell behind resumes at the oldest kept entry
+    assert [e["index"] for e in page["entries"]] == list(range(kept[0].index, kept[0].index + 5))
+
+
 def test_counts_by_status_fold_the_reasons():
     ledger = Ledger("test")
     for key in ("200", "200", "410 Unregistered", "410 ExpiredToken", "reset"):

@@ -3,6 +3,8 @@
 import base64
 import hashlib
 import json
+import logging
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -164,6 +166,52 @@ def test_a_message_that_keeps_failing_moves_to_the_dead_letter_queue_after_max_r
     assert counts(dead_letter) == (1, 0)
     poison_receives = [r["attributes"]["ApproximateReceiveCount"] for r in records(poller) if r["body"] == "poison"]
     assert poison_receives == ["1", "2"]
+
+
+def test_each_failed_job_gets_a_console_line_and_the_one_bound_for_the_dead_letter_queue_says_so(
+    jobs: Queue, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="local_stack.poller")
+    send(jobs, "poison")
+    poller = poller_for(jobs, fail_bodies("poison"))
+
+    drain([poller], timeout_s=10)
+
+    lines = [record.getMessage() for record in caplog.records if record.levelno >= logging.WARNING]
+    assert len(lines) == 2
+    assert lines[0].startswith("job failed: Worker message ")
+    assert lines[0].endswith("from jobs (receive 1 of 2); retried after the visibility timeout")
+    assert lines[1].startswith("JOB FAILED for good: Worker message ")
+    assert lines[1].endswith(
+        "from jobs failed its last receive (2 of 2); SQS moves it to the dead-letter queue jobs-dlq"
+    )
+
+
+def test_several_batches_run_side_by_side_up_to_the_pollers_concurrency(jobs: Queue) -> None:
+    inside = {"now": 0, "most": 0}
+    lock = threading.Lock()
+
+    def slow(event: dict[str, Any]) -> None:
+        with lock:
+            inside["now"] += 1
+            inside["most"] = max(inside["most"], inside["now"])
+        time.sleep(0.3)
+        with lock:
+            inside["now"] -= 1
+
+    source = SqsSource("Worker", jobs.name, 1, True, 0)
+    poller = SqsEventSourcePoller(source, jobs.url, jobs.arn, ScriptedFunction(slow), concurrency=3)
+    send(jobs, *[f"job-{number}" for number in range(9)])
+    poller.start()
+    try:
+        deadline = time.monotonic() + 10
+        while len(records(poller)) < 9 and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        poller.stop()
+
+    assert len(records(poller)) == 9
+    assert inside["most"] == 3
 
 
 def test_a_handler_that_raises_fails_the_whole_batch_and_every_message_is_retried(

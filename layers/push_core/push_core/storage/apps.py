@@ -58,24 +58,31 @@ def get_app(app_id: str) -> AppRecord | None:
 
 def update_app(app_id: str, name: str | None, icon: str | None, feedback_url: str | None = None) -> AppRecord | None:
     """Rename an app, change its icon or feedback URL; None when the app does not exist."""
-    sets, values = [], {}
+    sets: list[str] = []
+    names: dict[str, str] = {}
+    values: dict[str, Any] = {}
     if feedback_url is not None:
         sets.append("feedback_url = :feedback_url")
         values[":feedback_url"] = feedback_url
     if name is not None:
-        sets.append("#name = :name")
+        sets.append("#name = :name")  # NAME is a DynamoDB reserved word
+        names["#name"] = "name"
         values[":name"] = name
     if icon is not None:
         sets.append("icon = :icon")
         values[":icon"] = icon
+    if not sets:
+        return get_app(app_id)  # DynamoDB refuses an empty SET
+    # DynamoDB refuses an empty ExpressionAttributeNames map (moto does not): send it only when it names something.
+    extra: dict[str, Any] = {"ExpressionAttributeNames": names} if names else {}
     try:
         result = dynamodb_table().update_item(
             Key={"pk": app_pk(app_id), "sk": "APP"},
             UpdateExpression="SET " + ", ".join(sets),
             ConditionExpression="attribute_exists(pk)",
-            ExpressionAttributeNames={"#name": "name"} if name is not None else {},
             ExpressionAttributeValues=values,
             ReturnValues="ALL_NEW",
+            **extra,
         )
     except ClientError as error:
         if error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":

@@ -8,12 +8,23 @@ from push_core.queueing import FeedbackEvent
 from push_core.storage.keys import feedback_pk
 from push_core.storage.table import dynamodb_table
 
+# A record's sort key starts with its observation time in 12 zero-padded digits (epoch seconds, enough
+# until the year 33658), so times sort as their keys do; a cursor is the sort key of a page's last record
+# (or empty: no cursor, as before).
+_TIME_DIGITS = 12
+LATEST_TIME = 10**_TIME_DIGITS - 1
+CURSOR_PATTERN = rf"^(?:$|[0-9]{{{_TIME_DIGITS}}}#)"
+
+
+def _time_key(seconds: int) -> str:
+    return f"{seconds:0{_TIME_DIGITS}d}"
+
 
 def record(event: FeedbackEvent, token: str | None, action: str, expires_at: int) -> None:
     """Keep the event, listed by time per app (a redelivered event overwrites itself)."""
     item = {
         "pk": feedback_pk(event.app_id),
-        "sk": f"{event.observed_at:012d}#{event.device_id}#{event.reason}#{event.provider_timestamp_ms or 0}",
+        "sk": f"{_time_key(event.observed_at)}#{event.device_id}#{event.reason}#{event.provider_timestamp_ms or 0}",
         **event.model_dump(exclude_none=True, mode="json"),
         "action": action,
         "expires_at": expires_at,
@@ -26,11 +37,21 @@ def record(event: FeedbackEvent, token: str | None, action: str, expires_at: int
 def list_since(
     app_id: str, since: int, limit: int, after: str | None = None
 ) -> tuple[list[dict[str, Any]], str | None]:
-    """Events observed at or after `since` (epoch seconds), oldest first, and a cursor for more."""
-    start = Key("sk").gte(f"{since:012d}")
-    kwargs: dict[str, Any] = {"KeyConditionExpression": Key("pk").eq(feedback_pk(app_id)) & start, "Limit": limit}
-    if after:
-        kwargs["ExclusiveStartKey"] = {"pk": feedback_pk(app_id), "sk": after}
+    """Events observed at or after `since` (epoch seconds), oldest first, and a cursor for more.
+
+    `after` is a cursor this returned (CURSOR_PATTERN checks its shape): the page starts after that record.
+    """
+    if since > LATEST_TIME:
+        # Nothing is observed that late; and its key would not sort after the others (DynamoDB would also
+        # refuse a sort key over 1024 bytes).
+        return [], None
+    start = _time_key(since)
+    pk = feedback_pk(app_id)
+    kwargs: dict[str, Any] = {"KeyConditionExpression": Key("pk").eq(pk) & Key("sk").gte(start), "Limit": limit}
+    # DynamoDB refuses a start key outside the key condition ("does not match the range key predicate"):
+    # a cursor from before `since` (the client moved `since` on) changes nothing, so the page starts at `since`.
+    if after and after >= start:
+        kwargs["ExclusiveStartKey"] = {"pk": pk, "sk": after}
     page = dynamodb_table().query(**kwargs)
     last = page.get("LastEvaluatedKey")
     return page["Items"], (str(last["sk"]) if last else None)

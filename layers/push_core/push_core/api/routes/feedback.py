@@ -25,7 +25,10 @@ def list_feedback(
     caller: CallerDep,
     since: Annotated[int, Query(ge=0, description="Epoch seconds")] = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    cursor: Annotated[
+        str | None,
+        Query(max_length=200, pattern=feedback_store.CURSOR_PATTERN, description="The `cursor` of the last page"),
+    ] = None,
 ) -> FeedbackList:
     app_id = auth.require_app_role(caller, "secret")
     items, next_cursor = feedback_store.list_since(app_id, since, limit, cursor)

@@ -1,0 +1,40 @@
+// DynamoDB Local on 127.0.0.1 only. Run as a source file (java -cp DynamoDBLocal.jar LoopbackDynamoDBLocal.java ARGS):
+// no build step. DynamoDB Local has no bind-address option (its Jetty server is built with `new Server(port)`,
+// which listens on every interface), so this builds the server with DynamoDB Local's own command line, moves its
+// connector to 127.0.0.1 and a port the kernel picks, starts it, and prints the port. It stops when its standard
+// input closes, so it never outlives the local stack that started it, however that stack ends.
+import java.lang.reflect.Field;
+import java.util.Arrays;
+import org.eclipse.jetty.server.Connector;
+import org.eclipse.jetty.server.Server;
+import org.eclipse.jetty.server.ServerConnector;
+import software.amazon.dynamodb.services.local.main.ServerRunner;
+import software.amazon.dynamodb.services.local.server.DynamoDBProxyServer;
+
+public class LoopbackDynamoDBLocal {
+    public static void main(String[] args) throws Exception {
+        // Its command line refuses -port 0; any valid port does, as the connector's port is replaced below.
+        String[] withPort = Arrays.copyOf(args, args.length + 2);
+        withPort[args.length] = "-port";
+        withPort[args.length + 1] = "8000";
+        DynamoDBProxyServer proxy = ServerRunner.createServerFromCommandLineArgs(withPort);
+        Field serverField = DynamoDBProxyServer.class.getDeclaredField("server");
+        serverField.setAccessible(true);
+        Server server = (Server) serverField.get(proxy);
+        Connector[] connectors = server.getConnectors();
+        if (connectors.length != 1) {
+            throw new IllegalStateException("expected one connector, DynamoDB Local made " + connectors.length);
+        }
+        ServerConnector connector = (ServerConnector) connectors[0];
+        connector.setHost("127.0.0.1");
+        connector.setPort(0);
+        proxy.start();
+        System.out.println("pushlane: DynamoDB Local listening on 127.0.0.1:" + connector.getLocalPort());
+        System.out.flush();
+        while (System.in.read() != -1) {
+            // Nothing is ever sent: end of input is the signal to stop.
+        }
+        proxy.stop();
+        System.exit(0);
+    }
+}
