@@ -46,6 +46,8 @@ TARGETS = {
     "local_apns_deliveries_per_s": (">=", 2000),
     "local_rss_mb_after_100k": ("<=", 600),
     "local_register_p95_ms": ("<=", 50),
+    # "No growth between the second and third 30,000", read as at most the noise of one sample.
+    "local_rss_growth_mb_60k_to_90k": ("<=", 5),
 }
 # Limits off the bench's path: one app registering 20,000 devices is not abuse here.
 PARAMETERS = ("RateLimitPerKey=1000000", "RateLimitPerApp=1000000", "PublicationsPerMinute=10000")
@@ -298,7 +300,6 @@ def main(argv: list[str] | None = None) -> int:
     for key, (sense, target) in TARGETS.items():
         verdict = "ok" if met(key, results[key]) else "MISSED"
         print(f"{key:34} {results[key]:>10,} {sense + ' ' + str(target):>10}  {verdict}")
-    print(f"{'local_rss_growth_mb_60k_to_90k':34} {results['local_rss_growth_mb_60k_to_90k']:>10}")
     full = args.devices == 10000 and args.deliveries >= 100000
     if args.no_write or not full:
         print("not written to bench/results.json (only the full scenario is)")
