@@ -78,9 +78,12 @@ def _children(pid: int) -> list[int]:
 
 def _process_name(pid: int, root: int) -> str:
     if pid == root:
-        return "gateway, pollers, moto, emulators"
-    if b"java" in Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0]:
+        return "gateway, pollers, moto"
+    arguments = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    if b"java" in arguments[0]:
         return "DynamoDB Local (JVM)"
+    if arguments[1:3] == [b"-m", b"emulators"]:
+        return "provider emulators"
     # Forked environments keep their zygote's command line: every other process is one of them.
     return "execution environments and their zygote"
 

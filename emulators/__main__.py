@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import sys
 import threading
@@ -24,12 +25,18 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--key-id", default=DEFAULT_KEY_ID)
     parser.add_argument("--topic", action="append", dest="topics", help="APNs topic (repeatable)")
     parser.add_argument("--project-id", default=DEFAULT_PROJECT_ID)
+    parser.add_argument("--ledger-keep", type=int, default=None, help="keep only the newest N ledger entries")
+    parser.add_argument(
+        "--exit-with-parent", action="store_true",
+        help="stop when the process that started this one ends (a service's emulators never outlive it)",
+    )  # fmt: skip
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run until a signal; 0 on a clean stop, 2 when a port cannot be bound."""
     args = _arguments(argv)
+    parent = os.getppid()
     stop = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
@@ -47,6 +54,7 @@ def main(argv: list[str] | None = None) -> int:
         key_id=args.key_id,
         topics=tuple(args.topics) if args.topics else DEFAULT_TOPICS,
         project_id=args.project_id,
+        ledger_keep=args.ledger_keep,
     )
     try:
         suite.start()
@@ -58,7 +66,8 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(suite.describe(), separators=(",", ":")), flush=True)
         # A timed wait keeps the main thread responsive to signals on every platform.
         while not stop.wait(0.5):
-            pass
+            if args.exit_with_parent and os.getppid() != parent:
+                break  # the parent died without stopping us (killed): we were handed to another process
     finally:
         suite.stop()
     return 0

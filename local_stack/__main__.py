@@ -17,7 +17,7 @@ from types import FrameType
 from typing import Any
 
 from local_stack import dynamodb_local, launcher
-from local_stack.emulated_providers import EmulatedProviders, start_emulators
+from local_stack.emulated_providers import EmulatedProviders, EmulatorProcess, start_emulator_process
 from local_stack.environments import DEFAULT_CONCURRENCY, DEFAULT_IDLE_TIMEOUT_S
 from local_stack.template import REPO_ROOT, TemplateError, load_sam_app
 
@@ -74,7 +74,7 @@ def _new_admin_key(layer_dirs: Sequence[Path]) -> Any:
     return new_admin_key()
 
 
-def _quickstart(base_url: str, admin_key: str, providers: EmulatedProviders | None) -> str:
+def _quickstart(base_url: str, admin_key: str, providers: EmulatorProcess | None) -> str:
     from local_stack import quickstart  # imported when needed: only the command prints it
 
     section = (
@@ -104,7 +104,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         stopping.set()
 
     previous = {signum: signal.signal(signum, request_stop) for signum in (signal.SIGINT, signal.SIGTERM)}
-    providers: EmulatedProviders | None = None
+    providers: EmulatorProcess | None = None
     try:
         try:
             app = load_sam_app(args.template)
@@ -112,7 +112,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             # Only templates that declare the provider parameters get emulators (pushlane's does).
             declared = set(app.template.get("Parameters", {}))
             wanted = not args.no_emulators and set(EmulatedProviders.PARAMETERS) <= declared
-            providers = start_emulators() if wanted else None
+            providers = start_emulator_process() if wanted else None
             emulated = providers.template_parameters() if providers else {}
             parameters = {**emulated, **dict(args.parameter), "AdminKeySha256": admin_key.sha256}
             stack = launcher.start(

@@ -121,3 +121,43 @@ def test_a_busy_port_is_reported_and_exits_2():
     assert process.stdout == ""
     assert "cannot listen" in process.stderr
     assert "Traceback" not in process.stderr
+
+
+def _ended(pid: int) -> bool:
+    """Gone, or a zombie nobody has reaped yet (a subreaper test process may have adopted it)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return True
+    return "\nState:\tZ" in status
+
+
+@pytest.mark.skipif(not Path("/proc").exists(), reason="reads Linux's process table")
+def test_with_exit_with_parent_it_ends_when_the_process_that_started_it_is_killed():
+    # A stand-in for the local stack: starts the emulators, says their pid once they are up, then waits.
+    starter = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import subprocess, sys, time\n"
+            "child = subprocess.Popen([sys.executable, '-m', 'emulators', '--exit-with-parent', '--ledger-keep', '5'],"
+            " stdout=subprocess.PIPE, text=True)\n"
+            "child.stdout.readline()\n"
+            "print(child.pid, flush=True)\n"
+            "time.sleep(120)\n",
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert starter.stdout is not None
+    emulators = int(starter.stdout.readline())
+    assert not _ended(emulators)
+
+    starter.kill()  # SIGKILL: no chance to stop its child
+    starter.wait()
+
+    deadline = time.monotonic() + 10
+    while not _ended(emulators):
+        assert time.monotonic() < deadline, "the emulators outlived the process that started them"
+        time.sleep(0.1)
