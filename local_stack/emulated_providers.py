@@ -50,11 +50,7 @@ class EmulatedProviders:
 
     def ledger_urls(self) -> dict[str, str]:
         """Where each emulator shows what it accepted."""
-        suite = self.suite
-        return {
-            name: f"{emulator.url}/_emulator/ledger"
-            for name, emulator in zip(("apns", "fcm", "webpush", "webhook"), suite.emulators, strict=True)
-        }
+        return ledger_urls(self.suite.describe())
 
     @property
     def ca_path(self) -> str:
@@ -77,6 +73,11 @@ def provider_parameters(description: Mapping[str, Any]) -> dict[str, str]:
         "ProviderCaBundle": description["ca_path"],
         "AllowLoopbackTargets": "true",
     }
+
+
+def ledger_urls(description: Mapping[str, Any]) -> dict[str, str]:
+    """Where each emulator described shows what it accepted."""
+    return {name: f"{description[name]['url']}/_emulator/ledger" for name in ("apns", "fcm", "webpush", "webhook")}
 
 
 def _write(directory: Path, name: str, document: dict[str, Any]) -> None:
@@ -107,7 +108,7 @@ class EmulatorProcess:
 
     def ledger_urls(self) -> dict[str, str]:
         """Where each emulator shows what it accepted."""
-        return {name: f"{self.description[name]['url']}/_emulator/ledger" for name in _NAMES}
+        return ledger_urls(self.description)
 
     @property
     def ca_path(self) -> str:
@@ -125,7 +126,6 @@ class EmulatorProcess:
         shutil.rmtree(self.directory, ignore_errors=True)
 
 
-_NAMES = ("apns", "fcm", "webpush", "webhook")
 _EMULATORS_START_TIMEOUT_S = 30
 
 

@@ -20,6 +20,7 @@ import requests
 
 from tests.emulators.conftest import provider_token
 from tests.emulators.h2_client import H2Client
+from tests.fixtures.processes import ended, wait_until_ended
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -123,15 +124,6 @@ def test_a_busy_port_is_reported_and_exits_2():
     assert "Traceback" not in process.stderr
 
 
-def _ended(pid: int) -> bool:
-    """Gone, or a zombie nobody has reaped yet (a subreaper test process may have adopted it)."""
-    try:
-        status = Path(f"/proc/{pid}/status").read_text()
-    except OSError:
-        return True
-    return "\nState:\tZ" in status
-
-
 @pytest.mark.skipif(not Path("/proc").exists(), reason="reads Linux's process table")
 def test_with_exit_with_parent_it_ends_when_the_process_that_started_it_is_killed():
     # A stand-in for the local stack: starts the emulators, says their pid once they are up, then waits.
@@ -152,12 +144,9 @@ def test_with_exit_with_parent_it_ends_when_the_process_that_started_it_is_kille
     )
     assert starter.stdout is not None
     emulators = int(starter.stdout.readline())
-    assert not _ended(emulators)
+    assert not ended(emulators)
 
     starter.kill()  # SIGKILL: no chance to stop its child
     starter.wait()
 
-    deadline = time.monotonic() + 10
-    while not _ended(emulators):
-        assert time.monotonic() < deadline, "the emulators outlived the process that started them"
-        time.sleep(0.1)
+    wait_until_ended(emulators, 10, "the emulators, outliving the process that started them,")

@@ -4,7 +4,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -17,6 +16,7 @@ from moto import mock_aws
 from local_stack import dynamodb_local, launcher
 from local_stack.stack import deploy
 from local_stack.template import REPO_ROOT, load_sam_app
+from tests.fixtures.processes import wait_until_ended
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.type_defs import WriteRequestTypeDef
@@ -122,19 +122,7 @@ def test_dynamodb_local_ends_with_the_process_that_started_it_even_when_that_is_
     starter.wait()
 
     # Then DynamoDB Local ends too: its input closed with its parent
-    deadline = time.monotonic() + 15
-    while _alive(java_pid):
-        assert time.monotonic() < deadline, f"DynamoDB Local {java_pid} outlived the process that started it"
-        time.sleep(0.1)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    status = Path(f"/proc/{pid}/stat")
-    return not (status.exists() and status.read_text().split(")")[1].split()[0] == "Z")  # a zombie is gone
+    wait_until_ended(java_pid, 15, "DynamoDB Local, outliving the process that started it,")
 
 
 def test_auto_falls_back_to_moto_and_says_why_while_local_refuses(
