@@ -2,7 +2,9 @@
 // no build step. DynamoDB Local has no bind-address option (its Jetty server is built with `new Server(port)`,
 // which listens on every interface), so this builds the server with DynamoDB Local's own command line, moves its
 // connector to 127.0.0.1 and a port the kernel picks, starts it, and prints the port. It stops when its standard
-// input closes, so it never outlives the local stack that started it, however that stack ends.
+// input closes, so it never outlives the local stack that started it, however that stack ends; then it deletes
+// its -dbPath folder (a temporary one the stack made), which a killed stack could not.
+import java.io.File;
 import java.lang.reflect.Field;
 import java.util.Arrays;
 import org.eclipse.jetty.server.Connector;
@@ -35,6 +37,20 @@ public class LoopbackDynamoDBLocal {
             // Nothing is ever sent: end of input is the signal to stop.
         }
         proxy.stop();
+        int dbPath = Arrays.asList(args).indexOf("-dbPath");
+        if (dbPath >= 0 && dbPath + 1 < args.length) {
+            delete(new File(args[dbPath + 1]));
+        }
         System.exit(0);
+    }
+
+    private static void delete(File file) {
+        File[] children = file.listFiles();
+        if (children != null) {
+            for (File child : children) {
+                delete(child);
+            }
+        }
+        file.delete();
     }
 }

@@ -618,13 +618,17 @@ def environment_factory(
     """The zygote for these functions' environments, or None where they start as plain subprocesses.
 
     ``mode`` defaults to ``LOCAL_STACK_ENVIRONMENT_START``, else "zygote". The zygote preloads with
-    the variables every function agrees on, so what a library reads at import fits them all.
+    the variables every function agrees on, so what a library reads at import fits them all, and the
+    layers every function uses.
     """
     mode = mode or os.environ.get(START_VARIABLE) or "zygote"
     if mode not in START_MODES:
         raise ValueError(f"{START_VARIABLE} must be one of {', '.join(START_MODES)}, got {mode!r}")
     if mode == "subprocess" or not supported():
         return None
+    configs = list(configs)
     variables = [config.variables for config in configs] or [os.environ]
     common = {name: value for name, value in variables[0].items() if all(v.get(name) == value for v in variables)}
-    return EnvironmentFactory(str(REPO_ROOT), common, _INTERPRETER_OPTIONS, **options)
+    layers = [str(layer) for layer in configs[0].spec.layer_dirs] if configs else []
+    shared = [layer for layer in layers if all(layer in map(str, config.spec.layer_dirs) for config in configs)]
+    return EnvironmentFactory(str(REPO_ROOT), common, _INTERPRETER_OPTIONS, layers=shared, **options)

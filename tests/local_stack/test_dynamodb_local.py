@@ -110,19 +110,21 @@ def test_dynamodb_local_ends_with_the_process_that_started_it_even_when_that_is_
             sys.executable,
             "-c",
             "from local_stack import dynamodb_local; s = dynamodb_local.start(); "
-            "print(s.process.pid, flush=True); import time; time.sleep(60)",
+            "print(s.process.pid, s.data_dir, flush=True); import time; time.sleep(60)",
         ],
         cwd=REPO_ROOT,
         stdout=subprocess.PIPE,
         text=True,
     )
     assert starter.stdout is not None
-    java_pid = int(starter.stdout.readline())
+    pid, data_dir = starter.stdout.readline().split()
+    assert Path(data_dir).is_dir()  # its data goes to disk (SQLite creates the file with the first table)
     starter.send_signal(signal.SIGKILL)
     starter.wait()
 
-    # Then DynamoDB Local ends too: its input closed with its parent
-    wait_until_ended(java_pid, 15, "DynamoDB Local, outliving the process that started it,")
+    # Then DynamoDB Local ends too: its input closed with its parent; and its data folder is gone
+    wait_until_ended(int(pid), 15, "DynamoDB Local, outliving the process that started it,")
+    assert not Path(data_dir).exists()
 
 
 def test_auto_falls_back_to_moto_and_says_why_while_local_refuses(
