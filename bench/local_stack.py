@@ -11,13 +11,17 @@ environments per function, the loopback provider emulators) and, over HTTP only:
    then once to the 10,000 inbox devices (`local_inbox_deliveries_per_s`);
 3. keeps publishing to both topics in turn until 100,000 deliveries are done, sampling the memory of
    every process of the stack (the gateway's, each execution environment's, DynamoDB Local's JVM) after
-   each 10,000: `local_rss_mb_after_100k` is the sum of their resident sets at the end, and
-   `local_rss_growth_mb_60k_to_90k` the change between the second and third 30,000.
+   each 10,000: `local_rss_mb_after_100k` is the resident set of the stack as a whole at the end, and
+   `local_rss_growth_mb_60k_to_90k` what it gained between the second and third 30,000, leaving out of the
+   earlier sample the processes that ended in between (idle environments), which would hide growth.
 
-Resident sets are summed as they are (pages shared between processes count once per process, so the
-sum overstates what the machine gives the stack); the proportional set sizes (shared pages split
-between their processes) are reported next to them. Figures go to bench/results.json under "local_stack"
-(and the four top-level keys), the memory curve to bench/local_stack.png.
+The stack's resident set is every physical page any of its processes holds, each counted once: read
+from /proc/PID/pagemap (page frame numbers need root; without them the proportional set sizes are
+summed instead, which split each shared page between the processes that map it and come within a few
+MB). Summing each process's own resident set would count the zygote's libraries once per execution
+environment that shares them; that sum is reported too (`rss_summed_mb`), as are the summed PSS.
+Figures go to bench/results.json under "local_stack" (and the top-level keys), the memory curve to
+bench/local_stack.png.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ import argparse
 import json
 import os
 import statistics
+import struct
 import sys
 import threading
 import time
@@ -58,12 +63,31 @@ COMPLETION_TIMEOUT_S = 600
 
 @dataclass
 class Memory:
-    """The stack's processes at one moment: summed resident and proportional set sizes, in MB."""
+    """The stack's processes at one moment, in MB: its resident set (each page once), the processes'
+    resident and proportional set sizes summed, and each kind of process's share (PSS)."""
 
     deliveries: int
-    rss_mb: float
+    resident_mb: float
+    rss_summed_mb: float
     pss_mb: float
-    processes: dict[str, float] = field(default_factory=dict)  # name -> RSS MB
+    processes: dict[str, float] = field(default_factory=dict)  # name -> PSS MB
+    counted: str = "pages"  # "pages": frames counted once; "pss": no frame numbers here, PSS summed
+    # pid -> (its resident frames, its PSS MB), kept for the samples growth is measured between
+    by_pid: dict[int, tuple[frozenset[int], float]] = field(default_factory=dict, repr=False)
+
+    def as_json(self) -> dict[str, Any]:
+        return {name: value for name, value in self.__dict__.items() if name != "by_pid"}
+
+
+def growth_mb(start: Memory, end: Memory) -> float:
+    """What the stack gained between two samples, each page once; a process that ended in between (an idle
+    environment) is left out of the first, so its going does not pass for memory given back."""
+    stayed = start.by_pid.keys() & end.by_pid.keys()
+    if start.counted == end.counted == "pages":
+        before = frozenset().union(*(start.by_pid[pid][0] for pid in stayed))
+        after = frozenset().union(*(frames for frames, _ in end.by_pid.values()))
+        return round((len(after) - len(before)) * _PAGE / 2**20, 1)
+    return round(sum(pss for _, pss in end.by_pid.values()) - sum(start.by_pid[pid][1] for pid in stayed), 1)
 
 
 def _children(pid: int) -> list[int]:
@@ -88,8 +112,26 @@ def _process_name(pid: int, root: int) -> str:
     return "execution environments and their zygote"
 
 
-def stack_memory(root: int, deliveries: int) -> Memory:
-    """Sum /proc/PID/smaps_rollup over the stack's process tree."""
+_PAGE = os.sysconf("SC_PAGE_SIZE")
+_PRESENT = 1 << 63
+_FRAME = (1 << 55) - 1
+
+
+def _frames(pid: int) -> set[int]:
+    """The physical page frames the process has resident (0s where the kernel hides them from non-root)."""
+    frames: set[int] = set()
+    with open(f"/proc/{pid}/pagemap", "rb") as pagemap:
+        for line in Path(f"/proc/{pid}/maps").read_text().splitlines():
+            start, end = (int(address, 16) for address in line.split()[0].split("-"))
+            pagemap.seek(start // _PAGE * 8)
+            entries = pagemap.read((end - start) // _PAGE * 8)
+            frames.update(entry & _FRAME for (entry,) in struct.iter_unpack("<Q", entries) if entry & _PRESENT)
+    return frames
+
+
+def stack_memory(root: int, deliveries: int, keep: bool = False) -> Memory:
+    """The stack's process tree from /proc: smaps_rollup for each process, pagemap for the whole; ``keep``
+    keeps each process's frames, for ``growth_mb``."""
     pids, queue = [], [root]
     while queue:
         pid = queue.pop()
@@ -97,17 +139,26 @@ def stack_memory(root: int, deliveries: int) -> Memory:
         queue += _children(pid)
     rss = pss = 0.0
     by_name: dict[str, float] = {}
+    frames: set[int] = set()
+    by_pid: dict[int, tuple[frozenset[int], float]] = {}
     for pid in pids:
         try:
             fields = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()[1:])
             name = _process_name(pid, root)
+            own = _frames(pid)
         except OSError:
             continue  # ended while we looked
-        process_rss = int(fields["Rss"].split()[0]) / 1024
-        rss += process_rss
-        pss += int(fields["Pss"].split()[0]) / 1024
-        by_name[name] = round(by_name.get(name, 0.0) + process_rss, 1)
-    return Memory(deliveries, round(rss, 1), round(pss, 1), by_name)
+        frames |= own
+        rss += int(fields["Rss"].split()[0]) / 1024
+        process_pss = int(fields["Pss"].split()[0]) / 1024
+        pss += process_pss
+        by_name[name] = round(by_name.get(name, 0.0) + process_pss, 1)
+        if keep:
+            by_pid[pid] = (frozenset(own), process_pss)
+    if frames - {0}:
+        resident = round(len(frames) * _PAGE / 2**20, 1)
+        return Memory(deliveries, resident, round(rss, 1), round(pss, 1), by_name, by_pid=by_pid)
+    return Memory(deliveries, round(pss, 1), round(rss, 1), round(pss, 1), by_name, counted="pss", by_pid=by_pid)
 
 
 class Client:
@@ -205,7 +256,7 @@ def _measure(stack: RunningStack, devices: int, deliveries: int, log: Callable[[
     client.call("PUT", f"/v1/apps/{app_id}/credentials", secret, expect=(200, 201), json=credentials)
     apns_device = json.loads((files / "apns-device.json").read_text())
     memory = [stack_memory(stack.process.pid, 0)]
-    log(f"fresh: RSS {memory[0].rss_mb:.0f} MB (PSS {memory[0].pss_mb:.0f} MB) {memory[0].processes}")
+    log(f"fresh: {_memory_line(memory[0])}")
 
     started = time.perf_counter()
     inbox = [{"platform": "inbox", "token": f"bench-inbox-{n}"} for n in range(devices)]
@@ -222,7 +273,7 @@ def _measure(stack: RunningStack, devices: int, deliveries: int, log: Callable[[
     register_many(stack.url, public, apns, "apns-all")
     log(f"{devices:,} APNs devices in {time.perf_counter() - started:.0f} s")
     memory.append(stack_memory(stack.process.pid, 0))
-    log(f"registered: RSS {memory[-1].rss_mb:.0f} MB (PSS {memory[-1].pss_mb:.0f} MB) {memory[-1].processes}")
+    log(f"registered: {_memory_line(memory[-1])}")
 
     delivered = 0
     rates: dict[str, list[float]] = {"apns": [], "inbox": []}
@@ -233,10 +284,10 @@ def _measure(stack: RunningStack, devices: int, deliveries: int, log: Callable[[
         _check_complete(report, devices)
         delivered += devices
         rates[kind].append(devices / seconds)
-        memory.append(stack_memory(stack.process.pid, delivered))
+        memory.append(stack_memory(stack.process.pid, delivered, keep=delivered in (60_000, 90_000)))
         log(
             f"publication {round_ + 1} ({kind}): {devices:,} in {seconds:.1f} s = {devices / seconds:,.0f}/s; "
-            f"{delivered:,} delivered; RSS {memory[-1].rss_mb:.0f} MB (PSS {memory[-1].pss_mb:.0f} MB)"
+            f"{delivered:,} delivered; {_memory_line(memory[-1])}"
         )
         round_ += 1
 
@@ -244,6 +295,8 @@ def _measure(stack: RunningStack, devices: int, deliveries: int, log: Callable[[
         return min(memory, key=lambda sample: abs(sample.deliveries - count))
 
     final = memory[-1]
+    described = client.call("GET", "/_local/environments", stack.admin_key)["functions"]
+    alive = {name: len(function["environments"]) for name, function in described.items() if function["environments"]}
     return {
         "devices": devices,
         "deliveries": delivered,
@@ -257,11 +310,25 @@ def _measure(stack: RunningStack, devices: int, deliveries: int, log: Callable[[
         "local_inbox_deliveries_per_s": round(rates["inbox"][0]),
         "apns_deliveries_per_s_all": [round(rate) for rate in rates["apns"]],
         "inbox_deliveries_per_s_all": [round(rate) for rate in rates["inbox"]],
-        "local_rss_mb_after_100k": final.rss_mb,
-        "local_pss_mb_after_100k": final.pss_mb,
-        "local_rss_growth_mb_60k_to_90k": round(at(90_000).rss_mb - at(60_000).rss_mb, 1),
-        "memory": [sample.__dict__ for sample in memory],
+        "local_rss_mb_after_100k": final.resident_mb,
+        "memory_counted": final.counted,
+        "rss_summed_mb_after_100k": final.rss_summed_mb,
+        "pss_mb_after_100k": final.pss_mb,
+        "local_rss_growth_mb_60k_to_90k": growth_mb(at(60_000), at(90_000)),
+        # The plain difference, in which environments that ended for idleness count as memory given back.
+        "resident_change_mb_60k_to_90k": round(at(90_000).resident_mb - at(60_000).resident_mb, 1),
+        "processes_ended_60k_to_90k": len(at(60_000).by_pid.keys() - at(90_000).by_pid.keys()),
+        "memory": [sample.as_json() for sample in memory],
+        "environments_at_end": alive,
     }
+
+
+def _memory_line(sample: Memory) -> str:
+    return (
+        f"resident {sample.resident_mb:.0f} MB (RSS summed {sample.rss_summed_mb:.0f}, PSS {sample.pss_mb:.0f}; "
+        + ", ".join(f"{name} {mb:.0f}" for name, mb in sample.processes.items())
+        + ")"
+    )
 
 
 def _plot(results: dict[str, Any]) -> None:
@@ -273,8 +340,9 @@ def _plot(results: dict[str, Any]) -> None:
     samples = results["memory"]
     figure, axes = plt.subplots(figsize=(8, 4.5))
     x = [s["deliveries"] / 1000 for s in samples]
-    axes.plot(x, [s["rss_mb"] for s in samples], marker="o", label="RSS, summed over processes")
-    axes.plot(x, [s["pss_mb"] for s in samples], marker="o", label="PSS (shared pages split)")
+    axes.plot(x, [s["resident_mb"] for s in samples], marker="o", label="resident, each page once")
+    axes.plot(x, [s["rss_summed_mb"] for s in samples], marker="o", label="RSS summed over processes")
+    axes.plot(x, [s["pss_mb"] for s in samples], marker="o", label="PSS summed")
     axes.axhline(TARGETS["local_rss_mb_after_100k"][1], color="grey", linestyle="--", label="target")
     axes.set_xlabel("thousands of deliveries (after registering the devices)")
     axes.set_ylabel("MB, whole stack")
@@ -283,6 +351,64 @@ def _plot(results: dict[str, Any]) -> None:
     axes.legend()
     figure.tight_layout()
     figure.savefig(PLOT, dpi=120)
+
+
+README = REPO / "README.md"
+README_START = "<!-- local-stack figures: written by python -m bench.local_stack from bench/results.json -->"
+README_END = "<!-- end of local-stack figures -->"
+_SENSES = {">=": "≥", "<=": "≤"}
+
+
+def _figure(value: float) -> str:
+    return f"{value:,}" if isinstance(value, int) or value >= 1000 else f"{value}"
+
+
+def readme_figures(results: dict[str, Any]) -> str:
+    """The README's table and notes for a run's results: every figure in them comes from ``results``."""
+    local = results["local_stack"]
+    final = local["memory"][-1]
+    rows = [
+        f"| `{key}` | {_figure(results[key])} | {_SENSES[sense]} {target:,} | {'yes' if met(key, results[key]) else 'no'} |"  # noqa: E501
+        for key, (sense, target) in TARGETS.items()
+    ]
+    counted = (
+        "every physical page any of its processes holds, counted once (from /proc/PID/pagemap)"
+        if local.get("memory_counted") == "pages"
+        else "the processes' proportional set sizes summed (page frames were not readable)"
+    )
+    shares = ", ".join(f"{name} {mb:,} MB" for name, mb in final["processes"].items())
+    alive = ", ".join(f"{name} {count}" for name, count in local.get("environments_at_end", {}).items())
+    notes = (
+        "The delivery figures are each kind's first publication, from publish to the report's `completed` "
+        "(the APNs one includes starting the fan-out and delivery environments, the HTTP/2 connections and "
+        "the provider tokens); the later ones ran at "
+        + ", ".join(f"{rate:,}" for rate in local["apns_deliveries_per_s_all"][1:])
+        + " (APNs) and "
+        + ", ".join(f"{rate:,}" for rate in local["inbox_deliveries_per_s_all"][1:])
+        + f" (inbox) a second. The stack's memory is {counted}: {results['local_rss_mb_after_100k']:,} MB "
+        f"after 100,000 deliveries ({local['rss_summed_mb_after_100k']:,} MB if each process's resident set "
+        f"were summed, which counts the zygote's shared libraries once per environment). By kind of process "
+        f"(PSS): {shares}; the environments then alive: {alive or 'not recorded'}. Between 60,000 and 90,000 "
+        f"deliveries the stack grew {results['local_rss_growth_mb_60k_to_90k']:,} MB: the pages of every process "
+        "alive at 90,000 against those at 60,000 of the processes alive at both, so an environment ended for "
+        f"idleness in between ({local['processes_ended_60k_to_90k']} did) does not pass for memory given back "
+        f'(the plain difference is {local["resident_change_mb_60k_to_90k"]:,} MB); "no growth" is read as at '
+        "most 5 MB, the noise of one sample."
+    )
+    return "\n".join(["| figure | measured | target | met |", "|---|---|---|---|", *rows, "", notes])
+
+
+def readme_block(text: str) -> str:
+    """What the README holds between its local-stack markers."""
+    start = text.index(README_START) + len(README_START)
+    return text[start : text.index(README_END, start)].strip("\n")
+
+
+def write_readme(results: dict[str, Any]) -> None:
+    text = README.read_text()
+    start = text.index(README_START) + len(README_START)
+    end = text.index(README_END, start)
+    README.write_text(text[:start] + "\n" + readme_figures(results) + "\n" + text[end:])
 
 
 def met(key: str, value: float) -> bool:
@@ -309,9 +435,11 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     previous = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
     top = {key: results[key] for key in TARGETS}
-    RESULTS.write_text(json.dumps({**previous, **top, "local_stack": results}, indent=2) + "\n")
+    written = {**previous, **top, "local_stack": results}
+    RESULTS.write_text(json.dumps(written, indent=2) + "\n")
     _plot(results)
-    print(f"wrote {RESULTS.relative_to(REPO)} and {PLOT.relative_to(REPO)}")
+    write_readme(written)
+    print(f"wrote {RESULTS.relative_to(REPO)}, {PLOT.relative_to(REPO)} and README.md's local-stack figures")
     return 0
 
 

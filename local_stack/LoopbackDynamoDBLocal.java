@@ -10,6 +10,7 @@ import java.util.Arrays;
 import org.eclipse.jetty.server.Connector;
 import org.eclipse.jetty.server.Server;
 import org.eclipse.jetty.server.ServerConnector;
+import org.eclipse.jetty.util.thread.QueuedThreadPool;
 import software.amazon.dynamodb.services.local.main.ServerRunner;
 import software.amazon.dynamodb.services.local.server.DynamoDBProxyServer;
 
@@ -30,6 +31,13 @@ public class LoopbackDynamoDBLocal {
         ServerConnector connector = (ServerConnector) connectors[0];
         connector.setHost("127.0.0.1");
         connector.setPort(0);
+        // Each request thread opens its own SQLite connection with its own page cache (~1.2 MB a thread); Jetty
+        // would grow to 200 of them under a busy stack. pushlane.threads caps them (requests queue beyond).
+        Integer threads = Integer.getInteger("pushlane.threads");
+        if (threads != null && server.getThreadPool() instanceof QueuedThreadPool pool) {
+            pool.setMaxThreads(threads);
+            pool.setMinThreads(Math.min(pool.getMinThreads(), threads));
+        }
         proxy.start();
         System.out.println("pushlane: DynamoDB Local listening on 127.0.0.1:" + connector.getLocalPort());
         System.out.flush();

@@ -16,9 +16,9 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from local_stack import dynamodb_local, launcher
+from local_stack import dynamodb_local, launcher, malloc_arenas
 from local_stack.emulated_providers import EmulatedProviders, EmulatorProcess, start_emulator_process
-from local_stack.environments import DEFAULT_CONCURRENCY, DEFAULT_IDLE_TIMEOUT_S
+from local_stack.environments import DEFAULT_CONCURRENCY, DEFAULT_IDLE_TIMEOUT_S, DEFAULT_QUEUE_CONCURRENCY
 from local_stack.template import REPO_ROOT, TemplateError, load_sam_app
 
 
@@ -41,6 +41,11 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--concurrency", type=int, default=DEFAULT_CONCURRENCY, metavar="N",
         help="execution environments per function at most, unless the template reserves some (default: %(default)s)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--queue-concurrency", type=int, default=DEFAULT_QUEUE_CONCURRENCY, metavar="N",
+        help="batches an SQS event source runs side by side at most, unless its ScalingConfig says"
+        " (default: the machine's cores, at least 2: %(default)s)",
     )  # fmt: skip
     parser.add_argument(
         "--idle-timeout", type=float, default=DEFAULT_IDLE_TIMEOUT_S, metavar="SECONDS",
@@ -89,6 +94,7 @@ def _quickstart(base_url: str, admin_key: str, providers: EmulatorProcess | None
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the local stack until Ctrl-C or SIGTERM; 0 on a clean stop, 1 if it could not start."""
     args = _parse_args(argv)
+    malloc_arenas.limit()
     launcher.use_fake_aws_environment()
     # Warnings and up from libraries (botocore is chatty at INFO); the gateway's access log from here.
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -125,6 +131,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 dynamodb=args.dynamodb,
                 concurrency=args.concurrency,
                 idle_timeout_s=args.idle_timeout,
+                queue_concurrency=args.queue_concurrency,
             )
         except ImportError as error:
             if providers:

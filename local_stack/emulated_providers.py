@@ -10,6 +10,7 @@ the integration tests keeps them in its own process (``EmulatedProviders``), whe
 """
 
 import json
+import os
 import secrets
 import shutil
 import subprocess
@@ -22,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from emulators import EmulatorSuite
+from local_stack import malloc_arenas
 from local_stack.template import REPO_ROOT
 
 # What each emulator's ledger shows of its latest requests: make run's memory stays flat however long it runs.
@@ -134,6 +136,7 @@ def start_emulator_process() -> EmulatorProcess:
     process = subprocess.Popen(  # noqa: S603 - our own module
         [sys.executable, "-m", "emulators", "--ledger-keep", str(LEDGER_KEEP), "--exit-with-parent"],
         cwd=REPO_ROOT,
+        env={**os.environ, **malloc_arenas.VARIABLES},
         stdout=subprocess.PIPE,
         text=True,
     )

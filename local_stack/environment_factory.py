@@ -54,6 +54,8 @@ from dataclasses import dataclass
 from types import FrameType
 from typing import Any
 
+from local_stack import malloc_arenas
+
 logger = logging.getLogger(__name__)
 
 # What layers/push_core imports (its requirements.txt, boto3 from the runtime, and aws_xray_sdk,
@@ -746,6 +748,7 @@ def serve(argv: Sequence[str]) -> int:
     """
     # Ctrl-C in a terminal reaches the whole process group; the stack decides when the zygote ends.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    malloc_arenas.limit()  # before the preload allocates: environments inherit the setting with the heap
     control = socket.socket(fileno=int(argv[0]))
     environment = _Zygote(control).run(argv[1:])
     if environment is None:

@@ -17,13 +17,15 @@ from local_stack import dynamodb_local, fair_queues, moto_atomicity, moto_memory
 from local_stack.environments import (
     DEFAULT_CONCURRENCY,
     DEFAULT_IDLE_TIMEOUT_S,
+    DEFAULT_QUEUE_CONCURRENCY,
     ExecutionEnvironments,
     environments_for_stack,
 )
 from local_stack.gateway import Gateway, RunningServer, serve
 from local_stack.poller import SqsEventSourcePoller, event_source_pollers, stop_all
+from local_stack.provisioning import provision
 from local_stack.runtime import Invocable
-from local_stack.stack import DeployedStack, deploy
+from local_stack.stack import DeployedStack
 from local_stack.template import SamApp
 
 MOTO_HOST = "127.0.0.1"
@@ -128,6 +130,7 @@ def start(
     dynamodb: str = "moto",
     concurrency: int = DEFAULT_CONCURRENCY,
     idle_timeout_s: float = DEFAULT_IDLE_TIMEOUT_S,
+    queue_concurrency: int = DEFAULT_QUEUE_CONCURRENCY,
 ) -> LocalStack:
     """Start moto, create the stack, load the handlers, start the pollers and serve the gateway.
 
@@ -139,7 +142,8 @@ def start(
 
     Each function runs in execution environments of its own (``local_stack.environments``):
     at most its reserved concurrency, else ``concurrency``, at once; idle ones end after
-    ``idle_timeout_s``. SQS pollers run as many batches side by side as that limit.
+    ``idle_timeout_s``. SQS pollers run as many batches side by side as that limit, at most the
+    event's ScalingConfig.MaximumConcurrency, else ``queue_concurrency``.
     """
     moto, moto_url = start_moto(moto_port)
     try:
@@ -152,12 +156,13 @@ def start(
     else:
         os.environ.pop("AWS_ENDPOINT_URL_DYNAMODB", None)
     try:
-        stack = deploy(app, parameters, stack_name, dynamodb_endpoint=database.endpoint)
+        stack = provision(app, parameters, stack_name, dynamodb_endpoint=database.endpoint)
         environments = environments_for_stack(
             app, stack, SERVED_ENV_OVERRIDES, concurrency=concurrency, idle_timeout_s=idle_timeout_s
         )
         functions = environments.functions
-        pollers = event_source_pollers(app, stack, functions, {name: pool.limit for name, pool in functions.items()})
+        limits = {name: pool.limit for name, pool in functions.items()}
+        pollers = event_source_pollers(app, stack, functions, limits, queue_concurrency)
         local_endpoints = {
             "/_local/metrics": environments.metrics.snapshot,
             "/_local/environments": environments.describe,

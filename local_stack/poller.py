@@ -340,10 +340,12 @@ def event_source_pollers(
     stack: DeployedStack,
     functions: Mapping[str, Invocable],
     concurrency: Mapping[str, int] = {},
+    maximum_concurrency: int | None = None,
 ) -> list[SqsEventSourcePoller]:
     """One poller per SQS event source of the template, against the deployed queues.
 
-    ``concurrency`` is how many batches a function's poller runs side by side (1 when not given).
+    ``concurrency`` is how many batches a function's poller may run side by side (1 when not given),
+    capped by the event's ScalingConfig.MaximumConcurrency, else by ``maximum_concurrency`` when given.
     """
     return [
         SqsEventSourcePoller(
@@ -351,7 +353,10 @@ def event_source_pollers(
             stack.queue_urls[source.queue],
             stack.queue_arns[source.queue],
             functions[source.function],
-            concurrency=concurrency.get(source.function, 1),
+            concurrency=min(
+                concurrency.get(source.function, 1),
+                source.maximum_concurrency or maximum_concurrency or concurrency.get(source.function, 1),
+            ),
         )
         for source in app.sqs_sources
     ]

@@ -22,7 +22,7 @@ import warnings
 import zipfile
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import boto3
@@ -62,6 +62,7 @@ class DeployedStack:
     function_arns: dict[str, str]
     region: str
     dynamodb_endpoint: str | None = None  # DynamoDB Local's URL when it holds the tables, None for moto
+    reserved_concurrency: dict[str, int] = field(default_factory=dict)  # functions that set one
 
 
 def deploy(
@@ -91,10 +92,10 @@ def deploy(
         physical_ids = _physical_ids(cloudformation, stack_name)
     dynamodb = session.client("dynamodb", endpoint_url=dynamodb_endpoint)
     if dynamodb_endpoint:
-        _create_tables(dynamodb, template, physical_ids)
-    _apply_time_to_live(dynamodb, template, physical_ids)
+        create_tables(dynamodb, template, physical_ids)
+    apply_time_to_live(dynamodb, template, physical_ids)
     queue_urls, queue_arns, visibility = _queues(session, template, physical_ids)
-    environments, names, arns = _functions(session, template, physical_ids)
+    environments, names, arns, reserved = _functions(session, template, physical_ids)
     return DeployedStack(
         stack_name=stack_name,
         outputs={output["OutputKey"]: output["OutputValue"] for output in stack.get("Outputs", [])},
@@ -107,6 +108,7 @@ def deploy(
         function_arns=arns,
         region=session.region_name or "us-east-1",
         dynamodb_endpoint=dynamodb_endpoint,
+        reserved_concurrency=reserved,
     )
 
 
@@ -219,7 +221,7 @@ def _physical_ids(cloudformation: CloudFormationClient, stack_name: str) -> dict
     return physical_ids
 
 
-def _resources_of(template: dict[str, Any], kind: str) -> Iterator[tuple[str, dict[str, Any]]]:
+def resources_of(template: dict[str, Any], kind: str) -> Iterator[tuple[str, dict[str, Any]]]:
     for logical_id, resource in template["Resources"].items():
         if resource.get("Type") == kind:
             yield logical_id, resource.get("Properties", {})
@@ -236,22 +238,22 @@ _TABLE_PROPERTIES = (
 )
 
 
-def _create_tables(dynamodb: DynamoDBClient, template: dict[str, Any], physical_ids: Mapping[str, str]) -> None:
-    """Create each template table in DynamoDB Local, as CloudFormation would, under moto's physical name."""
-    for logical_id, properties in _resources_of(template, "AWS::DynamoDB::Table"):
+def create_tables(dynamodb: DynamoDBClient, template: dict[str, Any], physical_ids: Mapping[str, str]) -> None:
+    """Create each template table as CloudFormation would, under the physical name moto's CloudFormation gave it."""
+    for logical_id, properties in resources_of(template, "AWS::DynamoDB::Table"):
         arguments = {name: properties[name] for name in _TABLE_PROPERTIES if name in properties}
         try:
             dynamodb.create_table(TableName=physical_ids[logical_id], **arguments)
         except ClientError as error:
-            raise StackDeploymentError(f"table {logical_id} was not created in DynamoDB Local: {error}") from error
+            raise StackDeploymentError(f"table {logical_id} was not created: {error}") from error
         dynamodb.get_waiter("table_exists").wait(
             TableName=physical_ids[logical_id], WaiterConfig={"Delay": 1, "MaxAttempts": 30}
         )
 
 
-def _apply_time_to_live(dynamodb: DynamoDBClient, template: dict[str, Any], physical_ids: Mapping[str, str]) -> None:
+def apply_time_to_live(dynamodb: DynamoDBClient, template: dict[str, Any], physical_ids: Mapping[str, str]) -> None:
     """Enable TTL as the template asks: moto's CloudFormation ignores TimeToLiveSpecification."""
-    for logical_id, properties in _resources_of(template, "AWS::DynamoDB::Table"):
+    for logical_id, properties in resources_of(template, "AWS::DynamoDB::Table"):
         spec = properties.get("TimeToLiveSpecification")
         if spec and spec.get("Enabled") in (True, "true", "True"):
             dynamodb.update_time_to_live(
@@ -267,7 +269,7 @@ def _queues(
     urls: dict[str, str] = {}
     arns: dict[str, str] = {}
     visibility: dict[str, int] = {}
-    for logical_id, _ in _resources_of(template, "AWS::SQS::Queue"):
+    for logical_id, _ in resources_of(template, "AWS::SQS::Queue"):
         url = physical_ids[logical_id]  # a queue's physical id is its URL
         attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn", "VisibilityTimeout"])
         urls[logical_id] = url
@@ -278,16 +280,20 @@ def _queues(
 
 def _functions(
     session: boto3.session.Session, template: dict[str, Any], physical_ids: Mapping[str, str]
-) -> tuple[dict[str, dict[str, str]], dict[str, str], dict[str, str]]:
+) -> tuple[dict[str, dict[str, str]], dict[str, str], dict[str, str], dict[str, int]]:
     lambda_client = session.client("lambda")
     environments: dict[str, dict[str, str]] = {}
     names: dict[str, str] = {}
     arns: dict[str, str] = {}
-    for logical_id, _ in _resources_of(template, "AWS::Lambda::Function"):
+    reserved: dict[str, int] = {}
+    for logical_id, _ in resources_of(template, "AWS::Lambda::Function"):
         configuration = lambda_client.get_function_configuration(FunctionName=physical_ids[logical_id])
         variables = configuration.get("Environment", {}).get("Variables", {})
         # Lambda hands every variable over as a string; moto keeps resolved numbers as numbers.
         environments[logical_id] = {key: str(value) for key, value in variables.items()}
         names[logical_id] = configuration["FunctionName"]
         arns[logical_id] = configuration["FunctionArn"]
-    return environments, names, arns
+        concurrency = lambda_client.get_function_concurrency(FunctionName=names[logical_id])
+        if concurrency.get("ReservedConcurrentExecutions") is not None:
+            reserved[logical_id] = int(concurrency["ReservedConcurrentExecutions"])
+    return environments, names, arns, reserved

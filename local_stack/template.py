@@ -70,6 +70,7 @@ class SqsSource:
     batch_size: int
     report_batch_item_failures: bool
     maximum_batching_window_s: int
+    maximum_concurrency: int | None = None  # ScalingConfig.MaximumConcurrency: batches in flight at most
 
 
 @dataclass(frozen=True)
@@ -195,6 +196,13 @@ def _parameter_values(template: dict[str, Any], parameters: Mapping[str, str]) -
     return values
 
 
+def _maximum_concurrency(properties: Mapping[str, Any], parameter_values: Mapping[str, Any], where: str) -> int | None:
+    scaling = properties.get("ScalingConfig") or {}
+    if "MaximumConcurrency" not in scaling:
+        return None
+    return _resolve_int(scaling["MaximumConcurrency"], parameter_values, f"{where} ScalingConfig.MaximumConcurrency")
+
+
 def _resolve_int(value: Any, parameter_values: Mapping[str, Any], what: str) -> int:
     """An integer property, possibly a Ref to a parameter (Timeout: !Ref FunctionTimeout)."""
     if isinstance(value, dict) and set(value) == {"Ref"} and value["Ref"] in parameter_values:
@@ -305,6 +313,7 @@ def _sqs_sources(template: dict[str, Any], parameter_values: Mapping[str, Any]) 
                     parameter_values,
                     f"{where} MaximumBatchingWindowInSeconds",
                 ),
+                maximum_concurrency=_maximum_concurrency(properties, parameter_values, where),
             )
         )
     return sources

@@ -71,6 +71,7 @@ def test_sqs_events_become_sources_with_their_batch_settings(tiny_app_dir: Path)
             batch_size=5,
             report_batch_item_failures=True,
             maximum_batching_window_s=0,
+            maximum_concurrency=3,
         )
     ]
 

@@ -9,12 +9,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import boto3
 import pytest
 
-from local_stack.poller import SqsEventSourcePoller, drain, failed_message_ids
+from local_stack.poller import SqsEventSourcePoller, drain, event_source_pollers, failed_message_ids
 from local_stack.runtime import LocalFunction
 from local_stack.template import FunctionSpec, SqsSource
 
@@ -351,3 +352,28 @@ def test_a_started_poller_works_in_the_background_and_stops_promptly(jobs: Queue
     assert [r["body"] for r in records(poller)] == ["background"]
     assert stop_seconds < 2.5
     assert counts(jobs) == (0, 0)
+
+
+@pytest.mark.parametrize(
+    ("scaling", "limit", "default", "expected"),
+    [
+        (None, 4, 2, 2),  # the local default caps a function that may run more environments
+        (None, 1, 2, 1),  # never more than the function's own limit
+        (3, 4, 2, 3),  # the event's ScalingConfig.MaximumConcurrency wins over the default
+        (8, 4, 2, 4),  # ...and the function's limit over both
+        (None, 4, None, 4),  # no cap given: the function's limit
+    ],
+)
+def test_a_pollers_batches_in_flight_are_capped_by_scaling_config_else_the_local_default(
+    scaling: int | None, limit: int, default: int | None, expected: int
+) -> None:
+    source = SqsSource("Worker", "Jobs", 1, True, 0, maximum_concurrency=scaling)
+    # Only what event_source_pollers reads of the app and the deployed stack.
+    app: Any = SimpleNamespace(sqs_sources=[source])
+    stack: Any = SimpleNamespace(queue_urls={"Jobs": "http://127.0.0.1:1/q"}, queue_arns={"Jobs": "arn:aws:sqs:::q"})
+
+    (poller,) = event_source_pollers(
+        app, stack, {"Worker": ScriptedFunction(lambda event: {})}, {"Worker": limit}, default
+    )
+
+    assert poller.concurrency == expected

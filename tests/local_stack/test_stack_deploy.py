@@ -10,6 +10,7 @@ from moto import mock_aws
 
 from local_stack.stack import DeployedStack, deploy
 from local_stack.template import REPO_ROOT, SamApp, load_sam_app
+from tests.local_stack.conftest import use_fake_aws
 
 ADMIN_KEY_SHA256 = "0123456789abcdef" * 4
 
@@ -18,16 +19,7 @@ ADMIN_KEY_SHA256 = "0123456789abcdef" * 4
 def deployed() -> Iterator[tuple[SamApp, DeployedStack]]:
     """The real template deployed once for this module (about a second and a half)."""
     with pytest.MonkeyPatch.context() as patch:
-        for name, value in {
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
-            "AWS_DEFAULT_REGION": "us-east-1",
-            "AWS_CONFIG_FILE": "/dev/null",
-            "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
-        }.items():
-            patch.setenv(name, value)
-        patch.delenv("AWS_ENDPOINT_URL", raising=False)
-        patch.delenv("AWS_PROFILE", raising=False)
+        use_fake_aws(patch)
         with mock_aws():
             app = load_sam_app(REPO_ROOT / "template.yaml", {"AdminKeySha256": ADMIN_KEY_SHA256})
             yield app, deploy(app, {"AdminKeySha256": ADMIN_KEY_SHA256})

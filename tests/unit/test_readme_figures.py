@@ -4,7 +4,7 @@ import json
 import re
 from pathlib import Path
 
-from bench.local_stack import RESULTS, TARGETS, met
+from bench.local_stack import RESULTS, TARGETS, met, readme_block, readme_figures
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 ROW = re.compile(
@@ -34,3 +34,8 @@ def test_the_figures_come_with_the_run_that_made_them():
     assert local["devices"] == 10000
     assert local["deliveries"] >= 100000
     assert [local[key] for key in TARGETS] == [json.loads(RESULTS.read_text())[key] for key in TARGETS]
+
+
+def test_the_readmes_local_stack_notes_are_rendered_from_results_json():
+    # The table and the notes under it, every figure included, are what the last run's results render to.
+    assert readme_block(README.read_text()) == readme_figures(json.loads(RESULTS.read_text()))
