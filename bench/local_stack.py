@@ -398,16 +398,20 @@ def readme_figures(results: dict[str, Any]) -> str:
     return "\n".join(["| figure | measured | target | met |", "|---|---|---|---|", *rows, "", notes])
 
 
+def _readme_span(text: str) -> tuple[int, int]:
+    start = text.index(README_START) + len(README_START)
+    return start, text.index(README_END, start)
+
+
 def readme_block(text: str) -> str:
     """What the README holds between its local-stack markers."""
-    start = text.index(README_START) + len(README_START)
-    return text[start : text.index(README_END, start)].strip("\n")
+    start, end = _readme_span(text)
+    return text[start:end].strip("\n")
 
 
 def write_readme(results: dict[str, Any]) -> None:
     text = README.read_text()
-    start = text.index(README_START) + len(README_START)
-    end = text.index(README_END, start)
+    start, end = _readme_span(text)
     README.write_text(text[:start] + "\n" + readme_figures(results) + "\n" + text[end:])
 
 

@@ -10,7 +10,7 @@ import argparse
 import logging
 import signal
 import sys
-import threading
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
@@ -20,6 +20,8 @@ from local_stack import dynamodb_local, launcher, malloc_arenas
 from local_stack.emulated_providers import EmulatedProviders, EmulatorProcess, start_emulator_process
 from local_stack.environments import DEFAULT_CONCURRENCY, DEFAULT_IDLE_TIMEOUT_S, DEFAULT_QUEUE_CONCURRENCY
 from local_stack.template import REPO_ROOT, TemplateError, load_sam_app
+
+_STOP_POLL_S = 0.2  # how soon after Ctrl-C or SIGTERM the stack starts stopping
 
 
 def _parameter(text: str) -> tuple[str, str]:
@@ -104,10 +106,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not launcher.port_is_free(host, port):
             return _fail(f"{host}:{port} is already in use, so the {what} cannot listen there (choose another port)")
 
-    stopping = threading.Event()
+    # The handler only records the signal: it runs in the main thread between two bytecodes, and an
+    # Event.set() there deadlocked on the lock of the Event.wait() it had interrupted (a stack that
+    # ignored Ctrl-C and SIGTERM for good).
+    stop_signals: list[int] = []
 
     def request_stop(signum: int, frame: FrameType | None) -> None:
-        stopping.set()
+        stop_signals.append(signum)
 
     previous = {signum: signal.signal(signum, request_stop) for signum in (signal.SIGINT, signal.SIGTERM)}
     providers: EmulatorProcess | None = None
@@ -151,7 +156,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 flush=True,
             )
             print(f"# DynamoDB: {stack.dynamodb.description} (--dynamodb local|moto|auto chooses)", flush=True)
-            stopping.wait()
+            while not stop_signals:
+                time.sleep(_STOP_POLL_S)
         finally:
             stack.stop()
             if providers:

@@ -178,12 +178,16 @@ def start(root: Path = REPO_ROOT, timeout_s: float = _START_TIMEOUT_S) -> Dynamo
 
 
 def _drain(process: subprocess.Popen[str], kept: deque[str], lines: queue.Queue[str | None]) -> None:
-    """Read its output for as long as it runs (a full pipe would block it), keeping the last lines."""
+    """Read its output for as long as it runs (a full pipe would block it), keeping the last lines; pass
+    each to the start-up until its ready line (nothing reads them after)."""
     assert process.stdout is not None
+    starting = True
     for raw in process.stdout:
         line = raw.rstrip("\n")
         kept.append(line)
-        lines.put(line)
+        if starting:
+            lines.put(line)
+            starting = _READY.match(line) is None
     lines.put(None)
 
 
@@ -197,7 +201,7 @@ def _wait_until_ready(
             line = lines.get(timeout=timeout_s)
             if line is None:
                 break
-            output.append(line)
+            output.append(line)  # lines since start-up: the kept deque may have dropped the first
             if match := _VERSION.match(line):
                 version = match.group(1)
             if match := _READY.match(line):

@@ -293,7 +293,7 @@ class EnvironmentFactory:
         """Refuse what a fork would get wrong: a variable read at import set otherwise, a module shadowed."""
         read: dict[str, str | None] | None = ready["read"]
         if read is None:
-            differing = sorted(set(variables.items()) ^ set(self._environment.items()))
+            differing = set(variables.items()) ^ set(self._environment.items())
             names = sorted({name for name, _ in differing})
         else:
             names = [name for name, value in read.items() if variables.get(name) != value]

@@ -59,7 +59,7 @@ from typing import IO, TYPE_CHECKING, Any, Protocol
 
 from local_stack.environment_factory import EnvironmentFactory, ForkedProcess, ZygoteUnavailable, supported
 from local_stack.metrics import MetricsCollector
-from local_stack.runtime import FunctionTimeoutError, function_log_group_name
+from local_stack.runtime import FunctionTimeoutError, function_identity
 from local_stack.template import REPO_ROOT, FunctionSpec, SamApp
 
 if TYPE_CHECKING:
@@ -549,7 +549,7 @@ class ExecutionEnvironments:
         """An environment's line of output: metrics are counted and summed up in one line, logs printed."""
         blob = self.metrics.take(line)
         if blob is None:
-            print(line, flush=True)
+            _print_line(function, line)
         else:
             logger.info("%s metrics: %s", function, blob.summary())
 
@@ -583,12 +583,12 @@ def environments_for_stack(
     reserved = stack.reserved_concurrency
     configs = {}
     for logical_id, spec in app.functions.items():
-        function_name = stack.function_names.get(logical_id, logical_id)
+        identity = function_identity(app, stack, logical_id)
         configs[logical_id] = EnvironmentConfig(
             spec=spec,
-            function_name=function_name,
-            function_arn=stack.function_arns.get(logical_id, ""),
-            log_group_name=function_log_group_name(app, stack, logical_id) or f"/aws/lambda/{function_name}",
+            function_name=identity.name,
+            function_arn=identity.arn,
+            log_group_name=identity.log_group_name,
             variables=environment_variables(stack.function_environments.get(logical_id, {}), overrides),
         )
     environments = ExecutionEnvironments(functions={}, factory=environment_factory(configs.values()))

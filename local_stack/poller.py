@@ -347,16 +347,17 @@ def event_source_pollers(
     ``concurrency`` is how many batches a function's poller may run side by side (1 when not given),
     capped by the event's ScalingConfig.MaximumConcurrency, else by ``maximum_concurrency`` when given.
     """
-    return [
-        SqsEventSourcePoller(
-            source,
-            stack.queue_urls[source.queue],
-            stack.queue_arns[source.queue],
-            functions[source.function],
-            concurrency=min(
-                concurrency.get(source.function, 1),
-                source.maximum_concurrency or maximum_concurrency or concurrency.get(source.function, 1),
-            ),
+    pollers = []
+    for source in app.sqs_sources:
+        limit = concurrency.get(source.function, 1)
+        cap = source.maximum_concurrency or maximum_concurrency
+        pollers.append(
+            SqsEventSourcePoller(
+                source,
+                stack.queue_urls[source.queue],
+                stack.queue_arns[source.queue],
+                functions[source.function],
+                concurrency=min(limit, cap) if cap else limit,
+            )
         )
-        for source in app.sqs_sources
-    ]
+    return pollers

@@ -42,6 +42,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -232,13 +233,30 @@ def merge_environments(environments: Mapping[str, Mapping[str, str]]) -> dict[st
     return merged
 
 
-def function_log_group_name(app: SamApp, stack: DeployedStack, logical_id: str) -> str | None:
+def _log_group_name(app: SamApp, stack: DeployedStack, logical_id: str) -> str | None:
     """The function's LoggingConfig.LogGroup (its physical name when it is a Ref), else Lambda's default."""
     properties = app.cloudformation["Resources"][logical_id].get("Properties", {})
     log_group = properties.get("LoggingConfig", {}).get("LogGroup")
     if isinstance(log_group, dict) and log_group.get("Ref") in stack.physical_ids:
         return stack.physical_ids[log_group["Ref"]]
     return log_group if isinstance(log_group, str) else None
+
+
+@dataclass(frozen=True)
+class FunctionIdentity:
+    """Who a deployed function is to its handler: the names its context and logs carry."""
+
+    name: str
+    arn: str
+    log_group_name: str
+
+
+def function_identity(app: SamApp, stack: DeployedStack, logical_id: str) -> FunctionIdentity:
+    """The deployed name, ARN and log group of a function, with Lambda's defaults where the stack has none."""
+    name = stack.function_names.get(logical_id) or logical_id
+    arn = stack.function_arns.get(logical_id) or f"arn:aws:lambda:{stack.region}:{_DEFAULT_ACCOUNT_ID}:function:{name}"
+    log_group = _log_group_name(app, stack, logical_id) or f"/aws/lambda/{name}"
+    return FunctionIdentity(name, arn, log_group)
 
 
 def load_functions(
@@ -253,16 +271,13 @@ def load_functions(
     """
     os.environ.update(merge_environments(stack.function_environments))
     os.environ.update(env_overrides)
-    return {
-        logical_id: LocalFunction(
-            spec,
-            function_name=stack.function_names.get(logical_id),
-            function_arn=stack.function_arns.get(logical_id),
-            log_group_name=function_log_group_name(app, stack, logical_id),
-            region=stack.region,
+    functions = {}
+    for logical_id, spec in app.functions.items():
+        identity = function_identity(app, stack, logical_id)
+        functions[logical_id] = LocalFunction(
+            spec, function_name=identity.name, function_arn=identity.arn, log_group_name=identity.log_group_name
         )
-        for logical_id, spec in app.functions.items()
-    }
+    return functions
 
 
 def code_path(spec: FunctionSpec) -> Path:

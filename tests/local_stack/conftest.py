@@ -9,7 +9,14 @@ from pathlib import Path
 import pytest
 from moto import mock_aws
 
+from local_stack import dynamodb_local
+from local_stack.environments import EnvironmentConfig, FunctionEnvironments, environment_variables
 from local_stack.template import FunctionSpec
+
+needs_dynamodb_local = pytest.mark.skipif(
+    dynamodb_local.find_java() is None or dynamodb_local.find_jar() is None,
+    reason="DynamoDB Local needs java and the jar (make installs it with npm)",
+)
 
 TINY_TEMPLATE = """
 AWSTemplateFormatVersion: "2010-09-09"
@@ -217,3 +224,19 @@ def make_spec(tmp_path: Path) -> Callable[..., FunctionSpec]:
         )
 
     return make
+
+
+def config_for(spec: FunctionSpec, variables: dict[str, str] | None = None) -> EnvironmentConfig:
+    """A function's environment settings as a stack named "stack" would give them, with these variables."""
+    return EnvironmentConfig(
+        spec=spec,
+        function_name=f"stack-{spec.logical_id}",
+        function_arn=f"arn:aws:lambda:us-east-1:123456789012:function:stack-{spec.logical_id}",
+        log_group_name=f"/aws/lambda/stack-{spec.logical_id}",
+        variables=environment_variables(variables or {}, {}),
+    )
+
+
+def forked(pool: FunctionEnvironments) -> list[bool]:
+    """Whether each live environment of the pool was forked by the zygote."""
+    return [environment["forked"] for environment in pool.describe()["environments"]]

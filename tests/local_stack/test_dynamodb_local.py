@@ -17,14 +17,10 @@ from local_stack import dynamodb_local, launcher
 from local_stack.stack import deploy
 from local_stack.template import REPO_ROOT, load_sam_app
 from tests.fixtures.processes import wait_until_ended
+from tests.local_stack.conftest import needs_dynamodb_local
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.type_defs import WriteRequestTypeDef
-
-needs_dynamodb_local = pytest.mark.skipif(
-    dynamodb_local.find_java() is None or dynamodb_local.find_jar() is None,
-    reason="DynamoDB Local needs java and the jar (make installs it with npm)",
-)
 
 
 @pytest.fixture(scope="module")

@@ -27,11 +27,9 @@ from push_core.models import Platform
 from push_core.queueing import FeedbackEvent
 from push_core.storage import feedback as feedback_store
 from tests.fixtures import sample_data
+from tests.local_stack.conftest import needs_dynamodb_local
 
-pytestmark = pytest.mark.skipif(
-    dynamodb_local.find_java() is None or dynamodb_local.find_jar() is None,
-    reason="DynamoDB Local needs java and the jar (make installs it with npm)",
-)
+pytestmark = needs_dynamodb_local
 
 # Feedback records of the test app, one a second from T0 (oldest first); kept for a day from now, since
 # DynamoDB Local deletes items whose time to live has passed, as DynamoDB does.

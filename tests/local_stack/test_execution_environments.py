@@ -30,7 +30,7 @@ from local_stack.environments import (
 from local_stack.gateway import Gateway, serve
 from local_stack.runtime import FunctionTimeoutError
 from local_stack.template import FunctionSpec, HttpRoute
-from tests.local_stack.conftest import write
+from tests.local_stack.conftest import config_for, forked, write
 
 # Counts its invocations in a module global and says which process it runs in.
 COUNTER = """
@@ -515,18 +515,6 @@ def handler(event, context):
     return getattr(jwt, "VENDORED", False)
 """
 
-ForkedPoolFactory = Callable[..., FunctionEnvironments]
-
-
-def config_for(spec: FunctionSpec, variables: dict[str, str] | None = None) -> EnvironmentConfig:
-    return EnvironmentConfig(
-        spec=spec,
-        function_name=f"stack-{spec.logical_id}",
-        function_arn=f"arn:aws:lambda:us-east-1:123456789012:function:stack-{spec.logical_id}",
-        log_group_name=f"/aws/lambda/stack-{spec.logical_id}",
-        variables=environment_variables(variables or {}, {}),
-    )
-
 
 @pytest.fixture
 def forked_pool_for(make_spec: Callable[..., FunctionSpec], zygote: EnvironmentFactory) -> Iterator[PoolFactory]:
@@ -544,11 +532,6 @@ def forked_pool_for(make_spec: Callable[..., FunctionSpec], zygote: EnvironmentF
     yield make
     for pool in pools:
         pool.stop()
-
-
-def forked(pool: FunctionEnvironments) -> list[bool]:
-    """Whether each live environment of the pool was forked by the zygote."""
-    return [environment["forked"] for environment in pool.describe()["environments"]]
 
 
 def children() -> set[int]:
@@ -599,7 +582,7 @@ def test_a_forked_environment_is_what_a_fresh_worker_is(
     assert (fork["threads"], fork["descriptors"], fork["gc_enabled"], fork["sigint_ignored"]) == (1, 7, True, True)
 
 
-def test_each_forked_environment_has_its_own_functions_variables(forked_pool_for: ForkedPoolFactory) -> None:
+def test_each_forked_environment_has_its_own_functions_variables(forked_pool_for: PoolFactory) -> None:
     alpha = forked_pool_for("Alpha", SERVICE, {"POWERTOOLS_SERVICE_NAME": "alpha", "ONLY_ALPHA": "1"})
     beta = forked_pool_for("Beta", SERVICE, {"POWERTOOLS_SERVICE_NAME": "beta"})
 
@@ -608,7 +591,7 @@ def test_each_forked_environment_has_its_own_functions_variables(forked_pool_for
     assert forked(alpha) == forked(beta) == [True]
 
 
-def test_each_forked_environment_has_its_own_module_state(forked_pool_for: ForkedPoolFactory) -> None:
+def test_each_forked_environment_has_its_own_module_state(forked_pool_for: PoolFactory) -> None:
     first = forked_pool_for("First", MARKS, {"MARK": "first"})
     second = forked_pool_for("Second", MARKS, {"MARK": "second"})
     nothing = {"botocore": None, "json": None, "mine": None}
@@ -621,7 +604,7 @@ def test_each_forked_environment_has_its_own_module_state(forked_pool_for: Forke
     assert forked(first) == [True, True]
 
 
-def test_a_timed_out_forked_environment_is_killed_reaped_and_replaced(forked_pool_for: ForkedPoolFactory) -> None:
+def test_a_timed_out_forked_environment_is_killed_reaped_and_replaced(forked_pool_for: PoolFactory) -> None:
     pool = forked_pool_for("Stuck", COUNTER, timeout_s=1)
     first = pool.invoke({})
 
@@ -635,7 +618,7 @@ def test_a_timed_out_forked_environment_is_killed_reaped_and_replaced(forked_poo
 
 
 def test_a_forked_environment_that_exits_is_reported_with_its_status_and_reaped(
-    forked_pool_for: ForkedPoolFactory,
+    forked_pool_for: PoolFactory,
 ) -> None:
     pool = forked_pool_for("Exits", EXITS)
     pid = pool.invoke({})
@@ -652,7 +635,7 @@ def test_a_forked_environment_that_exits_is_reported_with_its_status_and_reaped(
 
 
 def test_a_function_the_preload_does_not_fit_gets_a_plain_environment(
-    forked_pool_for: ForkedPoolFactory, zygote: EnvironmentFactory
+    forked_pool_for: PoolFactory, zygote: EnvironmentFactory
 ) -> None:
     fallbacks = zygote.fallbacks
     # Powertools reads POWERTOOLS_DEBUG when imported, and the zygote imported it without.

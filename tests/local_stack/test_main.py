@@ -84,6 +84,34 @@ def test_main_prints_the_ready_line_serves_and_exits_zero_on_sigterm(
 
 
 @pytest.mark.usefixtures("process_state", "logging_levels")
+def test_a_burst_of_stop_signals_stops_the_stack_instead_of_hanging_it(
+    tiny_app_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Ctrl-C pressed twice, or a SIGINT that a wrapper (timeout, a shell) forwards as well: the signals can
+    # interrupt each other's handler, which once deadlocked the stack on its own stop Event's lock.
+    output = WatchedOutput()
+    monkeypatch.setattr(sys, "stdout", output)
+
+    sent: list[float] = []
+
+    def burst() -> None:
+        if output.ready.wait(30):
+            sent.append(time.monotonic())
+            for number in range(50):
+                os.kill(os.getpid(), signal.SIGINT if number % 2 else signal.SIGTERM)
+
+    thread = threading.Thread(target=burst)
+    thread.start()
+    code = main(["--port", "0", "--moto-port", "0", "--template", str(tiny_app_dir / "template.yaml")])
+    stopped = time.monotonic()
+    thread.join()
+
+    assert code == 0
+    assert stopped - sent[0] < 15  # stopped, not stuck until something else gave way (~50 s before the fix)
+    assert output.getvalue().startswith("pushlane is listening on http://127.0.0.1:")
+
+
+@pytest.mark.usefixtures("process_state", "logging_levels")
 def test_main_refuses_a_port_in_use_with_one_clear_line_and_exit_code_1(
     capsys: pytest.CaptureFixture[str],
 ) -> None:

@@ -1,6 +1,7 @@
 """SqsEventSourcePoller and drain: Lambda's SQS event source mapping, against moto's SQS."""
 
 import base64
+import dataclasses
 import hashlib
 import json
 import logging
@@ -9,7 +10,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import boto3
@@ -17,7 +17,8 @@ import pytest
 
 from local_stack.poller import SqsEventSourcePoller, drain, event_source_pollers, failed_message_ids
 from local_stack.runtime import LocalFunction
-from local_stack.template import FunctionSpec, SqsSource
+from local_stack.stack import DeployedStack
+from local_stack.template import FunctionSpec, SqsSource, load_sam_app
 
 pytestmark = pytest.mark.usefixtures("aws")
 
@@ -365,15 +366,26 @@ def test_a_started_poller_works_in_the_background_and_stops_promptly(jobs: Queue
     ],
 )
 def test_a_pollers_batches_in_flight_are_capped_by_scaling_config_else_the_local_default(
-    scaling: int | None, limit: int, default: int | None, expected: int
+    tiny_app_dir: Path, scaling: int | None, limit: int, default: int | None, expected: int
 ) -> None:
-    source = SqsSource("Worker", "Jobs", 1, True, 0, maximum_concurrency=scaling)
-    # Only what event_source_pollers reads of the app and the deployed stack.
-    app: Any = SimpleNamespace(sqs_sources=[source])
-    stack: Any = SimpleNamespace(queue_urls={"Jobs": "http://127.0.0.1:1/q"}, queue_arns={"Jobs": "arn:aws:sqs:::q"})
+    app = load_sam_app(tiny_app_dir / "template.yaml")
+    (source,) = app.sqs_sources
+    app = dataclasses.replace(app, sqs_sources=[dataclasses.replace(source, maximum_concurrency=scaling)])
+    stack = DeployedStack(
+        stack_name="tiny",
+        outputs={},
+        physical_ids={},
+        function_environments={},
+        queue_urls={source.queue: "http://127.0.0.1:1/123456789012/jobs"},
+        queue_visibility_timeouts={},
+        queue_arns={source.queue: "arn:aws:sqs:us-east-1:123456789012:jobs"},
+        function_names={},
+        function_arns={},
+        region="us-east-1",
+    )
 
     (poller,) = event_source_pollers(
-        app, stack, {"Worker": ScriptedFunction(lambda event: {})}, {"Worker": limit}, default
+        app, stack, {source.function: ScriptedFunction(lambda event: {})}, {source.function: limit}, default
     )
 
     assert poller.concurrency == expected

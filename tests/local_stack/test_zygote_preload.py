@@ -4,7 +4,6 @@ Preloaded or not, an environment must see what a fresh import would give it: its
 own variables, its own copy of a module it ships, and no module its path does not hold.
 """
 
-import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -13,7 +12,7 @@ import pytest
 from local_stack.environment_factory import EnvironmentFactory
 from local_stack.environments import EnvironmentConfig, FunctionEnvironments, environment_factory
 from local_stack.template import FunctionSpec
-from tests.local_stack.conftest import write
+from tests.local_stack.conftest import config_for, forked, write
 
 Stack = tuple[EnvironmentFactory, dict[str, FunctionEnvironments]]
 StackOf = Callable[..., Stack]
@@ -61,16 +60,6 @@ def handler(event, context):
 """
 
 
-def config_for(spec: FunctionSpec, variables: dict[str, str]) -> EnvironmentConfig:
-    return EnvironmentConfig(
-        spec=spec,
-        function_name=f"stack-{spec.logical_id}",
-        function_arn=f"arn:aws:lambda:us-east-1:123456789012:function:stack-{spec.logical_id}",
-        log_group_name=f"/aws/lambda/stack-{spec.logical_id}",
-        variables={**os.environ, **variables},
-    )
-
-
 @pytest.fixture
 def layer(tmp_path: Path) -> Path:
     folder = tmp_path / "layers" / "shared"
@@ -98,10 +87,6 @@ def stack_of(fake_aws: None) -> Iterator[StackOf]:
         for pool in pools.values():
             pool.stop()
         factory.stop()
-
-
-def forked(pool: FunctionEnvironments) -> list[bool]:
-    return [environment["forked"] for environment in pool.describe()["environments"]]
 
 
 def test_the_shared_layer_is_imported_once_by_the_zygote_yet_each_environment_keeps_its_own_state(
