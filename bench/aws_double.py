@@ -176,13 +176,13 @@ class AwsDouble:
 
 
 def _forget_clients() -> None:
-    from push_core import queueing
     from push_core.config import get_settings
+    from push_core.pipeline import jobs
     from push_core.storage.table import reset_clients
 
     get_settings.cache_clear()
     reset_clients()
-    queueing.sqs_client.cache_clear()
+    jobs.sqs_client.cache_clear()
 
 
 @contextmanager

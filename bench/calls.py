@@ -1,12 +1,12 @@
 """The AWS calls of one publication's fan-out, counted from pushlane's code paths instead of run.
 
-Stage one (``fanout.expand_page``), per Query page of a topic shard:
+Stage one (``expand.expand_page``), per Query page of a topic shard:
   GetItem (checkpoint there?) · Query · when a page follows: TransactWriteItems (JOB#, PUB) and a
   SendMessageBatch of the next page's job · one TransactWriteItems per 99 delivery batches (register) ·
   SendMessageBatch calls of at most 10 bodies and the message limit in bytes · TransactWriteItems
   checkpoint (BATCH#, PUB). A shard whose whole audience is one batch of at most inline_delivery_max
   targets is delivered by the expand job itself instead of sent.
-Stage two (``delivery_batches.deliver_slices``), per batch: UpdateItem (the lease, returning the item) ·
+Stage two (``deliver.deliver_slices``), per batch: UpdateItem (the lease, returning the item) ·
   UpdateItem (the app's hourly deliveries quota) ·
   UpdateItem per slice of SLICE_SIZE but the last · TransactWriteItems (finish and last slice: RUN#, PUB).
 Per execution environment that delivers: the shared APNs token's GetItem (and one PutItem by whoever
@@ -14,7 +14,7 @@ Per execution environment that delivers: the shared APNs token's GetItem (and on
 Not metered by pushlane: the publish (PutItem + SendMessageBatch of the expand jobs), the event
   sources' ReceiveMessage and DeleteMessageBatch, Lambda invocations.
 
-Pages are cut the way DynamoDB cuts them and packed with pushlane's own ``queueing._fill``, the
+Pages are cut the way DynamoDB cuts them and packed with pushlane's own ``jobs._fill``, the
 function ``pack_targets`` and ``send_jobs`` use, so the batch and request shapes are the real ones.
 tests/unit/test_scale_model.py holds the counts against the usage a real run on moto meters and
 against the calls the real expand code makes.
@@ -26,10 +26,10 @@ from dataclasses import asdict, dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from push_core import delivery_batches
 from push_core.config import Settings
 from push_core.models import MessageContent, Publication
-from push_core.queueing import (
+from push_core.pipeline import deliver
+from push_core.pipeline.jobs import (
     _ENVELOPE_SLACK,
     DEFAULT_MESSAGE_BYTES,
     SQS_BATCH_LIMIT,
@@ -121,7 +121,7 @@ class Shape:
             page_limit=settings.expand_page_size,
             message_bytes=settings.job_message_bytes,
             inline_max=settings.inline_delivery_max,
-            slice_size=delivery_batches.SLICE_SIZE,
+            slice_size=deliver.SLICE_SIZE,
         )
 
     @classmethod
@@ -131,7 +131,7 @@ class Shape:
             page_limit=int(fields["expand_page_size"].default),
             message_bytes=int(fields["job_message_bytes"].default),
             inline_max=int(fields["inline_delivery_max"].default),
-            slice_size=delivery_batches.SLICE_SIZE,
+            slice_size=deliver.SLICE_SIZE,
         )
 
 

@@ -46,8 +46,8 @@ def pushlane(config: Config, platform: str) -> dict[str, Any]:
     """pushlane's DeliveryService.deliver over pages, exactly as the fan-out calls it."""
     from push_core.config import Settings
     from push_core.credentials import ApnsCredentials, FcmCredentials, WebPushCredentials
-    from push_core.delivery import DeliveryService
     from push_core.models import InboxMessage, MessageContent, Platform, Target
+    from push_core.pipeline.send import DeliveryService
     from push_core.providers.apns.auth import InMemoryTokenStore
     from push_core.providers.fcm.oauth import ServiceAccount
     from push_core.providers.pool import ProviderPool

@@ -291,14 +291,15 @@ def forget_container_state() -> None:
     providers or idempotency store (each deployment in one process starts clean)."""
     from aws_lambda_powertools.utilities import parameters  # the layer is importable once loaded
 
-    from push_core import credentials, delivery, idempotency, queueing
+    from push_core import credentials, idempotency
     from push_core.config import get_settings
+    from push_core.pipeline import jobs, send
     from push_core.storage.table import reset_clients
 
     get_settings.cache_clear()
     reset_clients()
-    queueing.sqs_client.cache_clear()
+    jobs.sqs_client.cache_clear()
     credentials.secrets_client.cache_clear()
-    delivery.delivery_service.cache_clear()
+    send.delivery_service.cache_clear()
     idempotency._persistence.cache_clear()
     parameters.clear_caches()  # type: ignore[no-untyped-call]

@@ -6,8 +6,8 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from push_core.delivery_batches import handle_record
 from push_core.observability import logger, metrics, tracer
+from push_core.pipeline.deliver import handle_record
 
 processor = BatchProcessor(event_type=EventType.SQS)
 

@@ -9,8 +9,8 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from push_core.api.resolver import HttpApi
 from push_core.api.routes import feedback as feedback_routes
-from push_core.feedback import handle_record
 from push_core.observability import logger, metrics, tracer
+from push_core.pipeline.feedback import handle_record
 
 processor = BatchProcessor(event_type=EventType.SQS)
 api = HttpApi(feedback_routes.router)

@@ -42,14 +42,14 @@ from local_stack.launcher import LOCAL_ENV_OVERRIDES, use_fake_aws_environment
 from local_stack.runtime import forget_container_state, load_functions
 from local_stack.stack import deploy
 from local_stack.template import load_sam_app
-from push_core import delivery_batches, queueing
 from push_core.auth import new_admin_key
 from push_core.config import get_settings
-from push_core.delivery import DeliveryService
-from push_core.delivery_batches import POSSIBLE_DUPLICATES_LOG
 from push_core.identifiers import new_sortable_id
 from push_core.models import ALL_DEVICES_TOPIC, DeviceRecord, Platform
 from push_core.observability import logger as push_logger
+from push_core.pipeline import deliver, jobs
+from push_core.pipeline.deliver import POSSIBLE_DUPLICATES_LOG
+from push_core.pipeline.send import DeliveryService
 from push_core.providers.pool import ProviderPool
 from push_core.storage.devices import subscription_item
 from push_core.storage.keys import device_pk, token_pk
@@ -221,7 +221,7 @@ def test_every_message_is_delivered_once_through_faults_kills_and_duplicates(
                     "PROVIDER_TIMEOUT_S": "0.5",
                 },
             )
-            monkeypatch.setattr(delivery_batches, "SLICE_SIZE", 125)  # batches of 2-3 slices: kills land mid-batch
+            monkeypatch.setattr(deliver, "SLICE_SIZE", 125)  # batches of 2-3 slices: kills land mid-batch
             client = Client(Gateway(sam_app.routes, functions))
 
             def call(method: str, path: str, bearer: str, body: Any = None) -> Any:
@@ -271,13 +271,13 @@ def test_every_message_is_delivered_once_through_faults_kills_and_duplicates(
             clock = VirtualClock()
             monkeypatch.setattr("moto.sqs.models.unix_time", clock.seconds)
             monkeypatch.setattr("moto.sqs.models.unix_time_millis", clock.millis)
-            monkeypatch.setattr(delivery_batches, "utc_now", clock.utc)
+            monkeypatch.setattr(deliver, "utc_now", clock.utc)
             environment = threading.local()
 
             def new_container() -> None:
                 environment.service = DeliveryService(ProviderPool(get_settings(), token_store=DynamoTokenStore()))
 
-            monkeypatch.setattr(delivery_batches, "delivery_service", lambda: environment.service)
+            monkeypatch.setattr(deliver, "delivery_service", lambda: environment.service)
             driver = ChaosDriver(
                 sam_app,
                 stack,
@@ -288,7 +288,7 @@ def test_every_message_is_delivered_once_through_faults_kills_and_duplicates(
                 duplicate_rate=DUPLICATE_RATE,
                 new_container=new_container,
             )
-            for aws_client in (dynamodb_client(), dynamodb_table().meta.client, queueing.sqs_client()):
+            for aws_client in (dynamodb_client(), dynamodb_table().meta.client, jobs.sqs_client()):
                 aws_client.meta.events.register("before-call.*.*", driver.before_aws_call)
 
             driver.run(lambda number: execution_environment(functions, f"_worker{number}"))

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from push_core import delivery_batches
-from push_core.queueing import DeliveryJob, delivery_job_adapter
+from push_core.pipeline import deliver
+from push_core.pipeline.jobs import DeliveryJob, delivery_job_adapter
 from push_core.storage import batch_progress
 from push_core.storage import devices as device_store
 from tests.integration.harness import LocalAws, local_aws
@@ -275,7 +275,7 @@ def test_a_batch_held_by_a_live_invocation_is_left_to_it(aws: LocalAws, app: dic
     now = time.time()
     batch_progress.claim(job.app_id, job.publication_id, job.job_key, "another", now=now, lease_until=now + 60)
 
-    delivery_batches.deliver_batch(job)  # a duplicate of the message, while "another" works on it
+    deliver.deliver_batch(job)  # a duplicate of the message, while "another" works on it
 
     assert aws.providers.suite.apns.ledger.delivered() == []
     assert aws.publication(app, message_id)["passed"] == 0
@@ -295,7 +295,7 @@ def test_an_interrupted_slice_is_resent_counted_and_logged(
 ):
     # Given batches of one-target slices, and an invocation that dies after sending the second slice
     assert aws.providers is not None
-    monkeypatch.setattr(delivery_batches, "SLICE_SIZE", 1)
+    monkeypatch.setattr(deliver, "SLICE_SIZE", 1)
     tokens = [f"{n:064x}" for n in range(10, 13)]
     message_id, job = _queued_batch(aws, app, tokens)
     record = batch_progress.record_slice
@@ -307,13 +307,13 @@ def test_an_interrupted_slice_is_resent_counted_and_logged(
 
     monkeypatch.setattr(batch_progress, "record_slice", dies_on_the_second_slice)
     with pytest.raises(Killed):
-        delivery_batches.deliver_batch(job)
+        deliver.deliver_batch(job)
     monkeypatch.setattr(batch_progress, "record_slice", record)
 
     # When the message comes back after its visibility timeout (the dead holder's lease has run out)
     later = datetime.now(UTC) + timedelta(minutes=6)
-    monkeypatch.setattr(delivery_batches, "utc_now", lambda: later)
-    delivery_batches.deliver_batch(job)
+    monkeypatch.setattr(deliver, "utc_now", lambda: later)
+    deliver.deliver_batch(job)
 
     # Then only the interrupted slice went out twice, it was counted and logged, and the counters are exact
     sent = Counter(e.data["token"] for e in aws.providers.suite.apns.ledger.delivered())
@@ -321,7 +321,7 @@ def test_an_interrupted_slice_is_resent_counted_and_logged(
     assert sent == {tokens[0]: 1, tokens[1]: 2, tokens[2]: 1}
     report = aws.publication(app, message_id)
     assert (report["total"], report["passed"], report["possible_duplicates"]) == (3, 3, 1)
-    [window] = [r for r in caplog.records if r.getMessage() == delivery_batches.POSSIBLE_DUPLICATES_LOG]
+    [window] = [r for r in caplog.records if r.getMessage() == deliver.POSSIBLE_DUPLICATES_LOG]
     assert window.__dict__["device_ids"] == [second.device_id]
     aws.drain()  # the original message: the batch is done, nothing more is sent
     assert sum(1 for _ in aws.providers.suite.apns.ledger.delivered()) == 4
@@ -341,15 +341,15 @@ def test_a_retry_lost_with_its_invocation_is_sent_by_the_next_copy_of_the_batch(
     delivery = next(p for p in aws.pollers if p.source.function == "DeliverFunction")
     [received] = delivery.sqs.receive_message(QueueUrl=delivery.queue_url, VisibilityTimeout=0)["Messages"]
     job = delivery_job_adapter.validate_json(received["Body"])
-    send_retry = delivery_batches._send_retry
+    send_retry = deliver._send_retry
 
     def dies(*args: Any) -> None:
         raise Killed
 
-    monkeypatch.setattr(delivery_batches, "_send_retry", dies)
+    monkeypatch.setattr(deliver, "_send_retry", dies)
     with pytest.raises(Killed):
-        delivery_batches.deliver_batch(job)
-    monkeypatch.setattr(delivery_batches, "_send_retry", send_retry)
+        deliver.deliver_batch(job)
+    monkeypatch.setattr(deliver, "_send_retry", send_retry)
     assert aws.publication(app, message_id)["pending"] == 3  # finished, counted nothing, retry registered
 
     # When the batch's message comes back, the batch is done: its recorded retry is sent instead

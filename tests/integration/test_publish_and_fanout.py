@@ -203,10 +203,10 @@ def test_a_batch_short_of_time_hands_the_rest_back_and_every_target_still_counts
     aws: LocalAws, monkeypatch: pytest.MonkeyPatch
 ):
     # Given invocations that always look short of time, delivering one target per slice
-    from push_core import delivery_batches
+    from push_core.pipeline import deliver
 
-    monkeypatch.setattr(delivery_batches, "SLICE_SIZE", 1)
-    monkeypatch.setattr(delivery_batches, "HANDBACK_MARGIN_S", 10_000.0)
+    monkeypatch.setattr(deliver, "SLICE_SIZE", 1)
+    monkeypatch.setattr(deliver, "HANDBACK_MARGIN_S", 10_000.0)
     app = aws.new_app()
     devices = [aws.new_device(app, ["handback"]) for _ in range(7)]
 

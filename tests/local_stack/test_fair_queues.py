@@ -7,16 +7,16 @@ import boto3
 import pytest
 
 from local_stack import fair_queues
-from push_core import queueing
-from push_core.queueing import PurgeAppJob, send_jobs
+from push_core.pipeline import jobs
+from push_core.pipeline.jobs import PurgeAppJob, send_jobs
 
 
 @pytest.fixture
 def queue(aws: None) -> Iterator[str]:
     fair_queues.install()
-    queueing.sqs_client.cache_clear()
+    jobs.sqs_client.cache_clear()
     yield boto3.client("sqs").create_queue(QueueName="jobs")["QueueUrl"]
-    queueing.sqs_client.cache_clear()
+    jobs.sqs_client.cache_clear()
 
 
 def _receive(url: str, count: int = 1) -> list[str]:

@@ -29,8 +29,8 @@ def _provider(apns: ApnsEmulator, topic: str = TOPIC, **credentials: str) -> Apn
 def test_delivered_notification_carries_every_header_the_payload_and_a_valid_jwt(apns: ApnsEmulator):
     provider = _provider(apns)
     msg = message(importance=5, data={"order": 7}, collapse_key="orders", ttl=3600)
-    from push_core.delivery import push_message
     from push_core.models import InboxMessage
+    from push_core.pipeline.send import push_message
 
     push = push_message(InboxMessage(message_id=msg.message_id, content=msg.content, created_at=0))
     [outcome] = _send(provider, [target(Platform.APNS, "a1" * 32)], push)

@@ -4,10 +4,10 @@ import pytest
 
 from push_core.errors import UnprocessableEntity
 from push_core.models import MessageContent, Platform
+from push_core.pipeline.publish import LIMITED_PLATFORMS, check_payload_fits
 from push_core.providers.contract import PushMessage
 from push_core.providers.webpush.encryption import MAX_PLAINTEXT_BYTES
 from push_core.providers.webpush.payload import render_payload
-from push_core.publishing import LIMITED_PLATFORMS, check_payload_fits
 
 PUBLICATION_ID = "01JD0000000000000000000MSG"
 

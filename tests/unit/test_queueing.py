@@ -2,10 +2,10 @@ from typing import Any
 
 import pytest
 
-from push_core import queueing
 from push_core.errors import ServiceUnavailable
 from push_core.models import MessageContent, Platform, Target
-from push_core.queueing import DeliveryJob, ExpandJob, PurgeAppJob, fanout_job_adapter, pack_targets, send_jobs
+from push_core.pipeline import jobs
+from push_core.pipeline.jobs import DeliveryJob, ExpandJob, PurgeAppJob, fanout_job_adapter, pack_targets, send_jobs
 
 
 def _job(**changes: Any) -> ExpandJob:
@@ -49,20 +49,20 @@ class FlakySqs:
 
 def test_send_jobs_resends_only_the_entries_sqs_failed(monkeypatch: pytest.MonkeyPatch):
     flaky = FlakySqs([2, 0])
-    monkeypatch.setattr(queueing, "sqs_client", lambda: flaky)
+    monkeypatch.setattr(jobs, "sqs_client", lambda: flaky)
     send_jobs("q", [_job(shard=i) for i in range(3)])
     assert flaky.calls == [["0", "1", "2"], ["0", "1"]]
 
 
 def test_send_jobs_batches_by_ten(monkeypatch: pytest.MonkeyPatch):
     flaky = FlakySqs([])
-    monkeypatch.setattr(queueing, "sqs_client", lambda: flaky)
+    monkeypatch.setattr(jobs, "sqs_client", lambda: flaky)
     send_jobs("q", [_job(shard=i) for i in range(23)])
     assert [len(c) for c in flaky.calls] == [10, 10, 3]
 
 
 def test_send_jobs_gives_up_with_a_retryable_error(monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setattr(queueing, "sqs_client", lambda: FlakySqs([1, 1, 1, 1]))
+    monkeypatch.setattr(jobs, "sqs_client", lambda: FlakySqs([1, 1, 1, 1]))
     with pytest.raises(ServiceUnavailable):
         send_jobs("q", [_job()])
 
@@ -122,12 +122,12 @@ def test_packing_refuses_content_that_leaves_no_room():
 
 def test_send_jobs_keeps_each_call_under_the_size_limit(monkeypatch: pytest.MonkeyPatch):
     flaky = FlakySqs([])
-    monkeypatch.setattr(queueing, "sqs_client", lambda: flaky)
+    monkeypatch.setattr(jobs, "sqs_client", lambda: flaky)
     targets = [_apns_target(n) for n in range(20_000)]
     envelope = _batch()
-    jobs = [envelope.model_copy(update={"targets": b}) for b in pack_targets(targets, envelope, 64 * 1024)]
-    send_jobs("q", jobs, limit_bytes=64 * 1024)
-    assert len(jobs) > 10
-    assert len(flaky.calls) == len(jobs)  # each job is near the limit, so one per call
+    batches = [envelope.model_copy(update={"targets": b}) for b in pack_targets(targets, envelope, 64 * 1024)]
+    send_jobs("q", batches, limit_bytes=64 * 1024)
+    assert len(batches) > 10
+    assert len(flaky.calls) == len(batches)  # each job is near the limit, so one per call
     with pytest.raises(ValueError, match="exceeds"):
         send_jobs("q", [envelope.model_copy(update={"targets": targets})], limit_bytes=64 * 1024)

@@ -1,7 +1,7 @@
 import random
 
-from push_core.delivery_batches import MAX_ATTEMPTS, retry_delay_s
-from push_core.queueing import MAX_DELAY_S
+from push_core.pipeline.deliver import MAX_ATTEMPTS, retry_delay_s
+from push_core.pipeline.jobs import MAX_DELAY_S
 
 
 def test_fifty_attempts_span_about_six_hours():

@@ -6,9 +6,9 @@ import pytest
 
 from bench import calls, fanout_cost, latency, scale_model
 from bench.calls import AWS, MOTO, Message, Shape, count, cut, item_bytes, plan_shard
-from push_core import delivery_batches, fanout
 from push_core.models import MessageContent, Platform, Target
-from push_core.queueing import ExpandJob, _request_groups
+from push_core.pipeline import deliver, expand
+from push_core.pipeline.jobs import ExpandJob, _request_groups
 
 CONTENT = MessageContent(title="Sale", body="Today only")
 
@@ -46,8 +46,8 @@ def test_planned_batches_and_requests_are_those_pushlane_builds():
     sizes = [len(t.model_dump_json(exclude_none=True)) + 1 for t in targets]
     (page,) = plan_shard(0, [200] * len(targets), sizes, shape, message, AWS)
 
-    real = [b.model_dump_json(exclude_none=True) for b in fanout.delivery_batches(job, targets, shape.message_bytes)]
-    assert page.batch_targets == tuple(len(b.targets) for b in fanout.delivery_batches(job, targets, 16_384))
+    real = [b.model_dump_json(exclude_none=True) for b in expand.delivery_batches(job, targets, shape.message_bytes)]
+    assert page.batch_targets == tuple(len(b.targets) for b in expand.delivery_batches(job, targets, 16_384))
     assert page.batch_bytes == tuple(len(body.encode()) for body in real)
     assert [list(call) for call in page.sends] == [
         [real.index(body) for body in group] for group in _request_groups(real, shape.message_bytes)
@@ -107,7 +107,7 @@ def test_metered_usage_of_a_real_run_on_moto_is_what_the_model_counts(monkeypatc
     """The handlers on moto across every path: chained pages, pages of several batches, several slices, inline."""
     from emulators.suite import EmulatorSuite
 
-    monkeypatch.setattr(delivery_batches, "SLICE_SIZE", 40)
+    monkeypatch.setattr(deliver, "SLICE_SIZE", 40)
     suite = EmulatorSuite().start()
     try:
         measured = fanout_cost.measure(

@@ -1,1 +1,1 @@
-"""pushlane's shared layer: domain, storage, queueing, delivery and the HTTP API routes."""
+"""pushlane's shared layer: domain, the delivery pipeline, storage, providers and the HTTP API routes."""

@@ -17,8 +17,8 @@ from push_core.models import (
     epoch_seconds,
     utc_now,
 )
+from push_core.pipeline.jobs import PurgeAppJob, send_jobs
 from push_core.providers.endpoints import EndpointNotAllowed, check_push_endpoint, check_webhook_url
-from push_core.queueing import PurgeAppJob, send_jobs
 from push_core.storage import apps as app_store
 from push_core.storage import devices as device_store
 from push_core.storage import subscriptions as subscription_store

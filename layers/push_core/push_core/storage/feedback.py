@@ -4,7 +4,7 @@ from typing import Any
 
 from boto3.dynamodb.conditions import Key
 
-from push_core.queueing import FeedbackEvent
+from push_core.pipeline.jobs import FeedbackEvent
 from push_core.storage.keys import feedback_pk
 from push_core.storage.table import dynamodb_table
 

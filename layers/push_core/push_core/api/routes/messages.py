@@ -6,11 +6,12 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Body, Header, Path, Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
-from push_core import auth, idempotency, publishing
+from push_core import auth, idempotency
 from push_core.api.dependencies import CallerDep
 from push_core.api.resolver import AUTHENTICATED, answers
 from push_core.api.schemas import PublicationAccepted, PublicationOut, PublishRequest, ReceiptList
 from push_core.errors import Conflict
+from push_core.pipeline import publish as publish_stage
 from push_core.storage import receipts as receipt_store
 
 router = APIGatewayHttpRouter()
@@ -30,10 +31,10 @@ def publish(
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", min_length=1, max_length=255)] = None,
 ) -> Response[PublicationAccepted]:
     app_id = auth.require_app_role(caller, "secret")
-    audience = publishing.Audience(topics=request.topics, device_ids=request.devices)
+    audience = publish_stage.Audience(topics=request.topics, device_ids=request.devices)
 
     def accept() -> dict[str, Any]:
-        publication = publishing.publish(app_id, request.content(), audience)
+        publication = publish_stage.publish(app_id, request.content(), audience)
         return {"id": publication.publication_id, "status": publication.status.value}
 
     if idempotency_key is None:
@@ -59,7 +60,7 @@ def list_receipts(
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> ReceiptList:
     app_id = auth.require_app_role(caller, "secret")
-    publication = publishing.get_publication(app_id, message_id)
+    publication = publish_stage.get_publication(app_id, message_id)
     if not publication.content.receipts:
         raise Conflict("This message was published without receipts: true.", code="receipts_not_kept")
     receipts, next_cursor = receipt_store.page(app_id, message_id, cursor, limit)
@@ -75,4 +76,4 @@ def list_receipts(
 )
 def get_publication(caller: CallerDep, message_id: Annotated[str, Path(max_length=64)]) -> PublicationOut:
     app_id = auth.require_app_role(caller, "secret")
-    return PublicationOut.of(publishing.get_publication(app_id, message_id))
+    return PublicationOut.of(publish_stage.get_publication(app_id, message_id))

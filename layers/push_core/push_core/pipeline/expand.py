@@ -15,10 +15,10 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from push_core import registry, usage
 from push_core.config import get_settings
-from push_core.delivery_batches import DAY_SECONDS, RemainingTime, deliver_batch, remaining_time
 from push_core.models import Target, epoch_seconds, utc_now
 from push_core.observability import logger
-from push_core.queueing import DeliveryJob, ExpandJob, PurgeAppJob, fanout_job_adapter, pack_targets, send_jobs
+from push_core.pipeline.deliver import DAY_SECONDS, RemainingTime, deliver_batch, remaining_time
+from push_core.pipeline.jobs import DeliveryJob, ExpandJob, PurgeAppJob, fanout_job_adapter, pack_targets, send_jobs
 from push_core.storage import publications as publication_store
 from push_core.storage import subscriptions as subscription_store
 

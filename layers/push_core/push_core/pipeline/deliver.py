@@ -20,10 +20,10 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from push_core import limits, usage
 from push_core.config import get_settings
-from push_core.delivery import DeliveryReport, delivery_service
 from push_core.models import InboxMessage, Target, utc_now
 from push_core.observability import logger, metrics
-from push_core.queueing import DeliveryJob, FeedbackEvent, delivery_job_adapter, send_jobs
+from push_core.pipeline.jobs import DeliveryJob, FeedbackEvent, delivery_job_adapter, send_jobs
+from push_core.pipeline.send import DeliveryReport, delivery_service
 from push_core.storage import batch_progress
 from push_core.storage import receipts as receipt_store
 from push_core.storage.batch_progress import RetryNote, SliceRecord

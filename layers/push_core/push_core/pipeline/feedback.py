@@ -15,10 +15,10 @@ from push_core import credentials
 from push_core.config import get_settings
 from push_core.models import DeviceRecord, Platform
 from push_core.observability import logger
+from push_core.pipeline.jobs import FeedbackEvent
 from push_core.providers.endpoints import EndpointNotAllowed, check_webhook_url
 from push_core.providers.outbound_http import pinned_session
 from push_core.providers.webhook.signature import SIGNATURE_HEADER, sign
-from push_core.queueing import FeedbackEvent
 from push_core.storage import apps as app_store
 from push_core.storage import devices as device_store
 from push_core.storage import feedback as feedback_store

@@ -8,13 +8,13 @@ from push_core.config import get_settings
 from push_core.errors import NotFound, UnprocessableEntity
 from push_core.identifiers import is_sortable_id, new_sortable_id
 from push_core.models import ALL_DEVICES_TOPIC, MessageContent, Platform, Publication, Target, epoch_seconds, utc_now
+from push_core.pipeline.jobs import ExpandJob, send_jobs
 from push_core.providers.apns.payload import build_request
 from push_core.providers.contract import PushMessage
 from push_core.providers.fcm.message import build_body
 from push_core.providers.payload_limits import PayloadError, PayloadTooLarge
 from push_core.providers.webpush.encryption import MAX_PLAINTEXT_BYTES
 from push_core.providers.webpush.payload import render_payload
-from push_core.queueing import ExpandJob, send_jobs
 from push_core.storage import devices as device_store
 from push_core.storage import publications as publication_store
 
