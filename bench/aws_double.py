@@ -176,13 +176,9 @@ class AwsDouble:
 
 
 def _forget_clients() -> None:
-    from push_core.config import get_settings
-    from push_core.pipeline import jobs
-    from push_core.storage.table import reset_clients
+    from push_core import assembly
 
-    get_settings.cache_clear()
-    reset_clients()
-    jobs.sqs_client.cache_clear()
+    assembly.reset()
 
 
 @contextmanager

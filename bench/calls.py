@@ -1,12 +1,12 @@
 """The AWS calls of one publication's fan-out, counted from pushlane's code paths instead of run.
 
-Stage one (``expand.expand_page``), per Query page of a topic shard:
+Stage one (``AudienceExpansion.expand_page``), per Query page of a topic shard:
   GetItem (checkpoint there?) · Query · when a page follows: TransactWriteItems (JOB#, PUB) and a
   SendMessageBatch of the next page's job · one TransactWriteItems per 99 delivery batches (register) ·
   SendMessageBatch calls of at most 10 bodies and the message limit in bytes · TransactWriteItems
   checkpoint (BATCH#, PUB). A shard whose whole audience is one batch of at most inline_delivery_max
   targets is delivered by the expand job itself instead of sent.
-Stage two (``deliver.deliver_slices``), per batch: UpdateItem (the lease, returning the item) ·
+Stage two (``BatchDelivery.deliver_slices``), per batch: UpdateItem (the lease, returning the item) ·
   UpdateItem (the app's hourly deliveries quota) ·
   UpdateItem per slice of SLICE_SIZE but the last · TransactWriteItems (finish and last slice: RUN#, PUB).
 Per execution environment that delivers: the shared APNs token's GetItem (and one PutItem by whoever
@@ -26,9 +26,10 @@ from dataclasses import asdict, dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from push_core import assembly
 from push_core.config import Settings
 from push_core.models import MessageContent, Publication
-from push_core.pipeline import deliver
+from push_core.pipeline.deliver import BatchRules
 from push_core.pipeline.jobs import (
     _ENVELOPE_SLACK,
     DEFAULT_MESSAGE_BYTES,
@@ -116,12 +117,12 @@ class Shape:
 
     @classmethod
     def of(cls, settings: Settings) -> "Shape":
-        # SLICE_SIZE read now, not at import: the moto cross-check runs with smaller slices.
+        # The slice size read now, not at import: the moto cross-check runs with smaller slices.
         return cls(
             page_limit=settings.expand_page_size,
             message_bytes=settings.job_message_bytes,
             inline_max=settings.inline_delivery_max,
-            slice_size=deliver.SLICE_SIZE,
+            slice_size=assembly.batch_rules().slice_size,
         )
 
     @classmethod
@@ -131,7 +132,7 @@ class Shape:
             page_limit=int(fields["expand_page_size"].default),
             message_bytes=int(fields["job_message_bytes"].default),
             inline_max=int(fields["inline_delivery_max"].default),
-            slice_size=deliver.SLICE_SIZE,
+            slice_size=BatchRules().slice_size,
         )
 
 

@@ -3,7 +3,7 @@
 What is real: the subscriptions (built by storage/devices.subscription_item, sharded by storage/keys.shard_of,
 sized as DynamoDB counts items), the page and batch shapes (DynamoDB's page rules, pushlane's own packing),
 and the CPU of pushlane's code: one whole shard chain of the 1M audience runs through the real
-``expand.expand`` against a wire-level DynamoDB/SQS double (bench/aws_double.py), which also checks that
+``AudienceExpansion.expand`` against a wire-level DynamoDB/SQS double (bench/aws_double.py), which also checks that
 bench/calls.py counts exactly the calls that code makes. Delivery CPU per target is the APNs figure
 `make bench` measured.
 
@@ -194,8 +194,8 @@ def run_real_chain(
 
     The shard must be too large for inline delivery: the double answers the expand path only.
     """
+    from push_core import assembly
     from push_core.config import get_settings
-    from push_core.pipeline import expand
     from push_core.pipeline.jobs import ExpandJob, fanout_job_adapter, sqs_client
     from push_core.storage import subscriptions as subscription_store
     from push_core.storage.table import dynamodb_client, dynamodb_table
@@ -232,7 +232,7 @@ def run_real_chain(
         try:
             while job is not None:
                 own, started = double.own_cpu_s, time.process_time()
-                expand.expand(job)
+                assembly.audience_expansion().expand(job)
                 spent = time.process_time() - started - (double.own_cpu_s - own)
                 measured.append((*reading.pop(), spent))
                 bodies += double.take("DELIVERY_QUEUE_URL")
@@ -286,7 +286,7 @@ def check_chain(
 
 def deliver_parse_cpu(bodies: Sequence[str], rounds: int = 3) -> float:
     """CPU per byte to turn a delivery batch's SQS body into a DeliveryJob (the deliver handler's first step)."""
-    from push_core.pipeline.deliver import slices
+    from push_core.pipeline.deliver import BatchRules, slices
     from push_core.pipeline.jobs import delivery_job_adapter
 
     sample = list(bodies[:20])
@@ -295,7 +295,7 @@ def deliver_parse_cpu(bodies: Sequence[str], rounds: int = 3) -> float:
         for _ in range(rounds):
             started = time.process_time()
             for body in sample:
-                slices(delivery_job_adapter.validate_json(body).targets)
+                slices(delivery_job_adapter.validate_json(body).targets, BatchRules().slice_size)
             best = min(best, time.process_time() - started)
     return best / max(1, sum(len(b.encode()) for b in sample))
 

@@ -287,19 +287,8 @@ def code_path(spec: FunctionSpec) -> Path:
 
 
 def forget_container_state() -> None:
-    """A fresh execution environment for pushlane's handlers: no cached settings, clients, credentials,
-    providers or idempotency store (each deployment in one process starts clean)."""
-    from aws_lambda_powertools.utilities import parameters  # the layer is importable once loaded
+    """A fresh execution environment for pushlane's handlers: the layer's composition root forgets every
+    part it built (each deployment in one process starts clean)."""
+    from push_core import assembly  # the layer is importable once loaded
 
-    from push_core import credentials, idempotency
-    from push_core.config import get_settings
-    from push_core.pipeline import jobs, send
-    from push_core.storage.table import reset_clients
-
-    get_settings.cache_clear()
-    reset_clients()
-    jobs.sqs_client.cache_clear()
-    credentials.secrets_client.cache_clear()
-    send.delivery_service.cache_clear()
-    idempotency._persistence.cache_clear()
-    parameters.clear_caches()  # type: ignore[no-untyped-call]
+    assembly.reset()

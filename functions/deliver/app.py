@@ -6,8 +6,8 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from push_core.assembly import deliver_record
 from push_core.observability import logger, metrics, tracer
-from push_core.pipeline.deliver import handle_record
 
 processor = BatchProcessor(event_type=EventType.SQS)
 
@@ -16,4 +16,4 @@ processor = BatchProcessor(event_type=EventType.SQS)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
-    return process_partial_response(event=event, record_handler=handle_record, processor=processor, context=context)
+    return process_partial_response(event=event, record_handler=deliver_record, processor=processor, context=context)

@@ -25,7 +25,8 @@ import subprocess
 import sys
 import threading
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -42,14 +43,15 @@ from local_stack.launcher import LOCAL_ENV_OVERRIDES, use_fake_aws_environment
 from local_stack.runtime import forget_container_state, load_functions
 from local_stack.stack import deploy
 from local_stack.template import load_sam_app
+from push_core import assembly
 from push_core.auth import new_admin_key
 from push_core.config import get_settings
 from push_core.identifiers import new_sortable_id
-from push_core.models import ALL_DEVICES_TOPIC, DeviceRecord, Platform
+from push_core.models import ALL_DEVICES_TOPIC, DeviceRecord, InboxMessage, Platform, Target
 from push_core.observability import logger as push_logger
-from push_core.pipeline import deliver, jobs
+from push_core.pipeline import jobs
 from push_core.pipeline.deliver import POSSIBLE_DUPLICATES_LOG
-from push_core.pipeline.send import DeliveryService
+from push_core.pipeline.send import DeliveryReport, DeliveryService
 from push_core.providers.pool import ProviderPool
 from push_core.storage.devices import subscription_item
 from push_core.storage.keys import device_pk, token_pk
@@ -182,6 +184,26 @@ def _seed_devices(
     return devices
 
 
+class EnvironmentSender:
+    """Sends through the DeliveryService of the worker thread's execution environment: the chaos driver runs
+    each worker as a Lambda environment of its own, with its own providers and event loop."""
+
+    def __init__(self, environment: threading.local) -> None:
+        self.environment = environment
+
+    def deliver(
+        self,
+        app_id: str,
+        message: InboxMessage,
+        targets: Sequence[Target],
+        *,
+        inbox_expires_at: int,
+        final_attempt: bool,
+    ) -> DeliveryReport:
+        service: DeliveryService = self.environment.service
+        return service.deliver(app_id, message, targets, inbox_expires_at=inbox_expires_at, final_attempt=final_attempt)
+
+
 def test_every_message_is_delivered_once_through_faults_kills_and_duplicates(
     emulators: dict[str, Any],
     dynamodb: dynamodb_local.Selection,
@@ -208,7 +230,7 @@ def test_every_message_is_delivered_once_through_faults_kills_and_duplicates(
     level = std_logger.level
     std_logger.setLevel(logging.WARNING)  # a line per job would be most of the run's output
     try:
-        with mock_aws(), fast_atomic_moto(monkeypatch):
+        with mock_aws(), fast_atomic_moto(monkeypatch), ExitStack() as pipeline_parts:
             sam_app = load_sam_app(parameters=parameters)
             stack = deploy(sam_app, parameters, dynamodb_endpoint=dynamodb.endpoint)
             functions = load_functions(
@@ -221,7 +243,7 @@ def test_every_message_is_delivered_once_through_faults_kills_and_duplicates(
                     "PROVIDER_TIMEOUT_S": "0.5",
                 },
             )
-            monkeypatch.setattr(deliver, "SLICE_SIZE", 125)  # batches of 2-3 slices: kills land mid-batch
+            pipeline_parts.enter_context(assembly.replaced(slice_size=125))  # 2-3 slices a batch: kills land mid-batch
             client = Client(Gateway(sam_app.routes, functions))
 
             def call(method: str, path: str, bearer: str, body: Any = None) -> Any:
@@ -271,13 +293,12 @@ def test_every_message_is_delivered_once_through_faults_kills_and_duplicates(
             clock = VirtualClock()
             monkeypatch.setattr("moto.sqs.models.unix_time", clock.seconds)
             monkeypatch.setattr("moto.sqs.models.unix_time_millis", clock.millis)
-            monkeypatch.setattr(deliver, "utc_now", clock.utc)
             environment = threading.local()
 
             def new_container() -> None:
                 environment.service = DeliveryService(ProviderPool(get_settings(), token_store=DynamoTokenStore()))
 
-            monkeypatch.setattr(deliver, "delivery_service", lambda: environment.service)
+            pipeline_parts.enter_context(assembly.replaced(clock=clock.seconds, sender=EnvironmentSender(environment)))
             driver = ChaosDriver(
                 sam_app,
                 stack,

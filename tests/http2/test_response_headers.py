@@ -6,7 +6,7 @@ import copy
 import json
 import pickle
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import hpack
 import pytest
@@ -87,9 +87,11 @@ def test_a_table_size_update_above_our_setting_is_a_decoding_error() -> None:
 
 
 @pytest.fixture(autouse=True)
-def _no_field_read_yet(monkeypatch: pytest.MonkeyPatch) -> None:
+def _no_field_read_yet() -> Iterator[None]:
     """Each test starts with no names learnt from reads, so values arrive coded."""
-    monkeypatch.setattr(response, "_READ_NAMES", set())
+    response.forget_read_names()
+    yield
+    response.forget_read_names()
 
 
 _APNS_ID = "5c1a9a1e-5c6f-4e1a-9c4b-8f5f6a1e2d3c"

@@ -4,16 +4,17 @@ import json
 import time
 from collections import Counter
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from dataclasses import asdict
 from pathlib import Path
-from typing import Any
 
 import pytest
 
+from push_core import assembly
 from push_core.pipeline import deliver
-from push_core.pipeline.jobs import DeliveryJob, delivery_job_adapter
-from push_core.storage import batch_progress
+from push_core.pipeline.jobs import DeliveryJob, JobQueues, delivery_job_adapter
+from push_core.pipeline.ledger import BatchKey, SliceRecord
 from push_core.storage import devices as device_store
+from push_core.storage.batch_progress import DynamoBatchLedger
 from tests.integration.harness import LocalAws, local_aws
 
 
@@ -273,13 +274,14 @@ def test_a_batch_held_by_a_live_invocation_is_left_to_it(aws: LocalAws, app: dic
     assert aws.providers is not None
     message_id, job = _queued_batch(aws, app, [f"{n:064x}" for n in range(3)])
     now = time.time()
-    batch_progress.claim(job.app_id, job.publication_id, job.job_key, "another", now=now, lease_until=now + 60)
+    ledger, batch = DynamoBatchLedger(), BatchKey(job.app_id, job.publication_id, job.job_key)
+    ledger.claim(batch, "another", now=now, lease_until=now + 60)
 
-    deliver.deliver_batch(job)  # a duplicate of the message, while "another" works on it
+    assembly.batch_delivery().deliver(job)  # a duplicate of the message, while "another" works on it
 
     assert aws.providers.suite.apns.ledger.delivered() == []
     assert aws.publication(app, message_id)["passed"] == 0
-    batch_progress.release(job.app_id, job.publication_id, job.job_key, "another")  # it hands back cleanly
+    ledger.release(batch, "another")  # it hands back cleanly
     aws.drain()
     assert len(aws.providers.suite.apns.ledger.delivered()) == 3
     report = aws.publication(app, message_id)
@@ -290,30 +292,39 @@ class Killed(BaseException):
     """The invocation's environment vanishing: no handler code catches it."""
 
 
+class DiesRecordingSlice(DynamoBatchLedger):
+    """The deployment's ledger, in an environment that vanishes as it is about to record one slice."""
+
+    def __init__(self, index: int) -> None:
+        self.index = index
+
+    def record_slice(self, batch: BatchKey, owner: str, record: SliceRecord) -> None:
+        if record.index == self.index:
+            raise Killed
+        super().record_slice(batch, owner, record)
+
+
+class DiesSendingRetries(JobQueues):
+    """The deployment's queues, in an environment that vanishes as it is about to queue a retry."""
+
+    def requeue(self, job: DeliveryJob, delay_s: int = 0) -> None:
+        raise Killed
+
+
 def test_an_interrupted_slice_is_resent_counted_and_logged(
     aws: LocalAws, app: dict[str, str], monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ):
     # Given batches of one-target slices, and an invocation that dies after sending the second slice
     assert aws.providers is not None
-    monkeypatch.setattr(deliver, "SLICE_SIZE", 1)
     tokens = [f"{n:064x}" for n in range(10, 13)]
     message_id, job = _queued_batch(aws, app, tokens)
-    record = batch_progress.record_slice
-
-    def dies_on_the_second_slice(*args: Any, **kwargs: Any) -> None:
-        if args[4].index == 1:
-            raise Killed
-        record(*args, **kwargs)
-
-    monkeypatch.setattr(batch_progress, "record_slice", dies_on_the_second_slice)
-    with pytest.raises(Killed):
-        deliver.deliver_batch(job)
-    monkeypatch.setattr(batch_progress, "record_slice", record)
+    with assembly.replaced(slice_size=1, ledger=DiesRecordingSlice(1)), pytest.raises(Killed):
+        assembly.batch_delivery().deliver(job)
 
     # When the message comes back after its visibility timeout (the dead holder's lease has run out)
-    later = datetime.now(UTC) + timedelta(minutes=6)
-    monkeypatch.setattr(deliver, "utc_now", lambda: later)
-    deliver.deliver_batch(job)
+    later = time.time() + 6 * 60
+    with assembly.replaced(slice_size=1, clock=lambda: later):
+        assembly.batch_delivery().deliver(job)
 
     # Then only the interrupted slice went out twice, it was counted and logged, and the counters are exact
     sent = Counter(e.data["token"] for e in aws.providers.suite.apns.ledger.delivered())
@@ -341,15 +352,8 @@ def test_a_retry_lost_with_its_invocation_is_sent_by_the_next_copy_of_the_batch(
     delivery = next(p for p in aws.pollers if p.source.function == "DeliverFunction")
     [received] = delivery.sqs.receive_message(QueueUrl=delivery.queue_url, VisibilityTimeout=0)["Messages"]
     job = delivery_job_adapter.validate_json(received["Body"])
-    send_retry = deliver._send_retry
-
-    def dies(*args: Any) -> None:
-        raise Killed
-
-    monkeypatch.setattr(deliver, "_send_retry", dies)
-    with pytest.raises(Killed):
-        deliver.deliver_batch(job)
-    monkeypatch.setattr(deliver, "_send_retry", send_retry)
+    with assembly.replaced(queues=DiesSendingRetries(**asdict(assembly.job_queues()))), pytest.raises(Killed):
+        assembly.batch_delivery().deliver(job)
     assert aws.publication(app, message_id)["pending"] == 3  # finished, counted nothing, retry registered
 
     # When the batch's message comes back, the batch is done: its recorded retry is sent instead

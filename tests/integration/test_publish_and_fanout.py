@@ -203,16 +203,15 @@ def test_a_batch_short_of_time_hands_the_rest_back_and_every_target_still_counts
     aws: LocalAws, monkeypatch: pytest.MonkeyPatch
 ):
     # Given invocations that always look short of time, delivering one target per slice
-    from push_core.pipeline import deliver
+    from push_core import assembly
 
-    monkeypatch.setattr(deliver, "SLICE_SIZE", 1)
-    monkeypatch.setattr(deliver, "HANDBACK_MARGIN_S", 10_000.0)
     app = aws.new_app()
     devices = [aws.new_device(app, ["handback"]) for _ in range(7)]
 
     # When a publication fans out: every batch invocation delivers one slice and hands the rest back
-    message_id = aws.publish(app, topics=["handback"])
-    aws.drain()
+    with assembly.replaced(slice_size=1, handback_margin_s=10_000.0):
+        message_id = aws.publish(app, topics=["handback"])
+        aws.drain()
 
     # Then each device has the message once and the counters are exact
     for device in devices:

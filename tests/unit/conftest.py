@@ -4,8 +4,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from push_core import assembly
 from push_core.auth import sha256_hex
-from push_core.config import get_settings
 
 UNIT_ADMIN_KEY = "pl_admin_" + "ab" * 20
 
@@ -18,6 +18,6 @@ def unit_settings(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setenv("DELIVERY_QUEUE_URL", "https://sqs.invalid/delivery")
     monkeypatch.setenv("FEEDBACK_QUEUE_URL", "https://sqs.invalid/feedback")
     monkeypatch.setenv("ADMIN_KEY_SHA256", sha256_hex(UNIT_ADMIN_KEY))
-    get_settings.cache_clear()
+    assembly.reset()
     yield
-    get_settings.cache_clear()
+    assembly.reset()

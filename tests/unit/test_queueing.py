@@ -1,11 +1,13 @@
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import pytest
 
 from push_core.errors import ServiceUnavailable
 from push_core.models import MessageContent, Platform, Target
-from push_core.pipeline import jobs
 from push_core.pipeline.jobs import DeliveryJob, ExpandJob, PurgeAppJob, fanout_job_adapter, pack_targets, send_jobs
+
+if TYPE_CHECKING:
+    from mypy_boto3_sqs.client import SQSClient
 
 
 def _job(**changes: Any) -> ExpandJob:
@@ -46,25 +48,28 @@ class FlakySqs:
         failed = [{"Id": e["Id"], "SenderFault": False, "Code": "InternalError"} for e in Entries[:fail]]
         return {"Successful": [{"Id": e["Id"]} for e in Entries[fail:]], "Failed": failed}
 
+    @property
+    def client(self) -> "SQSClient":
+        """This stand-in where send_jobs takes an SQS client (it calls send_message_batch only)."""
+        return cast("SQSClient", self)
 
-def test_send_jobs_resends_only_the_entries_sqs_failed(monkeypatch: pytest.MonkeyPatch):
+
+def test_send_jobs_resends_only_the_entries_sqs_failed():
     flaky = FlakySqs([2, 0])
-    monkeypatch.setattr(jobs, "sqs_client", lambda: flaky)
-    send_jobs("q", [_job(shard=i) for i in range(3)])
+    send_jobs("q", [_job(shard=i) for i in range(3)], client=flaky.client)
     assert flaky.calls == [["0", "1", "2"], ["0", "1"]]
 
 
-def test_send_jobs_batches_by_ten(monkeypatch: pytest.MonkeyPatch):
+def test_send_jobs_batches_by_ten():
     flaky = FlakySqs([])
-    monkeypatch.setattr(jobs, "sqs_client", lambda: flaky)
-    send_jobs("q", [_job(shard=i) for i in range(23)])
+    send_jobs("q", [_job(shard=i) for i in range(23)], client=flaky.client)
     assert [len(c) for c in flaky.calls] == [10, 10, 3]
 
 
-def test_send_jobs_gives_up_with_a_retryable_error(monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setattr(jobs, "sqs_client", lambda: FlakySqs([1, 1, 1, 1]))
+def test_send_jobs_gives_up_with_a_retryable_error():
+    flaky = FlakySqs([1, 1, 1, 1])
     with pytest.raises(ServiceUnavailable):
-        send_jobs("q", [_job()])
+        send_jobs("q", [_job()], client=flaky.client)
 
 
 def _batch(**changes: Any) -> DeliveryJob:
@@ -120,14 +125,13 @@ def test_packing_refuses_content_that_leaves_no_room():
         pack_targets([_apns_target(1)], _batch(content=MessageContent(body="x" * 20_000)), 16_384)
 
 
-def test_send_jobs_keeps_each_call_under_the_size_limit(monkeypatch: pytest.MonkeyPatch):
+def test_send_jobs_keeps_each_call_under_the_size_limit():
     flaky = FlakySqs([])
-    monkeypatch.setattr(jobs, "sqs_client", lambda: flaky)
     targets = [_apns_target(n) for n in range(20_000)]
     envelope = _batch()
     batches = [envelope.model_copy(update={"targets": b}) for b in pack_targets(targets, envelope, 64 * 1024)]
-    send_jobs("q", batches, limit_bytes=64 * 1024)
+    send_jobs("q", batches, limit_bytes=64 * 1024, client=flaky.client)
     assert len(batches) > 10
     assert len(flaky.calls) == len(batches)  # each job is near the limit, so one per call
     with pytest.raises(ValueError, match="exceeds"):
-        send_jobs("q", [envelope.model_copy(update={"targets": targets})], limit_bytes=64 * 1024)
+        send_jobs("q", [envelope.model_copy(update={"targets": targets})], limit_bytes=64 * 1024, client=flaky.client)

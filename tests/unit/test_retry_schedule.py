@@ -1,7 +1,9 @@
 import random
 
-from push_core.pipeline.deliver import MAX_ATTEMPTS, retry_delay_s
+from push_core.pipeline.deliver import BatchRules, retry_delay_s
 from push_core.pipeline.jobs import MAX_DELAY_S
+
+MAX_ATTEMPTS = BatchRules().max_attempts
 
 
 def test_fifty_attempts_span_about_six_hours():

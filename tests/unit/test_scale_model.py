@@ -6,8 +6,9 @@ import pytest
 
 from bench import calls, fanout_cost, latency, scale_model
 from bench.calls import AWS, MOTO, Message, Shape, count, cut, item_bytes, plan_shard
+from push_core import assembly
 from push_core.models import MessageContent, Platform, Target
-from push_core.pipeline import deliver, expand
+from push_core.pipeline import expand
 from push_core.pipeline.jobs import ExpandJob, _request_groups
 
 CONTENT = MessageContent(title="Sale", body="Today only")
@@ -107,16 +108,16 @@ def test_metered_usage_of_a_real_run_on_moto_is_what_the_model_counts(monkeypatc
     """The handlers on moto across every path: chained pages, pages of several batches, several slices, inline."""
     from emulators.suite import EmulatorSuite
 
-    monkeypatch.setattr(deliver, "SLICE_SIZE", 40)
     suite = EmulatorSuite().start()
     try:
-        measured = fanout_cost.measure(
-            suite.describe(),
-            320,
-            topic_shards=2,
-            environment={"EXPAND_PAGE_SIZE": "120", "JOB_MESSAGE_BYTES": "16384", "INLINE_DELIVERY_MAX": "60"},
-            few_every=8,
-        )
+        with assembly.replaced(slice_size=40):
+            measured = fanout_cost.measure(
+                suite.describe(),
+                320,
+                topic_shards=2,
+                environment={"EXPAND_PAGE_SIZE": "120", "JOB_MESSAGE_BYTES": "16384", "INLINE_DELIVERY_MAX": "60"},
+                few_every=8,
+            )
     finally:
         suite.stop()
     check = fanout_cost.cross_check(measured)

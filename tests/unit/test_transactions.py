@@ -1,6 +1,6 @@
 """transact_write's handling of DynamoDB's transaction cancellations (moto never reports a conflict)."""
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import pytest
 from botocore.exceptions import ClientError
@@ -9,6 +9,9 @@ from push_core.errors import ServiceUnavailable
 from push_core.storage import table
 from push_core.storage.table import ConditionFailed, Update, transact_write
 
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.client import DynamoDBClient
+
 
 class CancellingDynamoDB:
     """Answers TransactWriteItems with the given cancellation reasons, then succeeds."""
@@ -16,6 +19,11 @@ class CancellingDynamoDB:
     def __init__(self, cancellations: list[list[str]]) -> None:
         self.cancellations = cancellations
         self.calls = 0
+
+    @property
+    def client(self) -> "DynamoDBClient":
+        """This stand-in where transact_write takes a DynamoDB client (it calls transact_write_items only)."""
+        return cast("DynamoDBClient", self)
 
     def transact_write_items(self, TransactItems: list[dict[str, Any]]) -> dict[str, Any]:  # noqa: N803
         self.calls += 1
@@ -37,30 +45,22 @@ OPS = [
 ]
 
 
-@pytest.fixture(autouse=True)
-def _fast_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(table, "_CONFLICT_BACKOFF_S", 0.0)
-
-
-def test_a_conflict_on_a_hot_item_is_retried_until_the_transaction_goes_through(monkeypatch: pytest.MonkeyPatch):
+def test_a_conflict_on_a_hot_item_is_retried_until_the_transaction_goes_through():
     dynamodb = CancellingDynamoDB([["None", "TransactionConflict"], ["TransactionConflict", "None"]])
-    monkeypatch.setattr(table, "dynamodb_client", lambda: dynamodb)
-    transact_write(OPS, table_name="t")
+    transact_write(OPS, table_name="t", backoff_s=0.0, client=dynamodb.client)
     assert dynamodb.calls == 3
 
 
-def test_endless_conflicts_end_as_a_retryable_503(monkeypatch: pytest.MonkeyPatch):
+def test_endless_conflicts_end_as_a_retryable_503():
     dynamodb = CancellingDynamoDB([["TransactionConflict", "None"]] * 20)
-    monkeypatch.setattr(table, "dynamodb_client", lambda: dynamodb)
     with pytest.raises(ServiceUnavailable):
-        transact_write(OPS, table_name="t")
-    assert dynamodb.calls == table._CONFLICT_ATTEMPTS
+        transact_write(OPS, table_name="t", backoff_s=0.0, client=dynamodb.client)
+    assert dynamodb.calls == table.CONFLICT_ATTEMPTS
 
 
-def test_a_false_condition_is_reported_at_once_and_not_retried(monkeypatch: pytest.MonkeyPatch):
+def test_a_false_condition_is_reported_at_once_and_not_retried():
     dynamodb = CancellingDynamoDB([["None", "ConditionalCheckFailed"]])
-    monkeypatch.setattr(table, "dynamodb_client", lambda: dynamodb)
     with pytest.raises(ConditionFailed) as failure:
-        transact_write(OPS, table_name="t")
+        transact_write(OPS, table_name="t", backoff_s=0.0, client=dynamodb.client)
     assert failure.value.failed_indexes == [1]
     assert dynamodb.calls == 1

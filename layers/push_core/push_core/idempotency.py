@@ -37,7 +37,7 @@ def fingerprint(app_id: str, key: str, body: str) -> dict[str, str]:
 
 
 @lru_cache(maxsize=1)
-def _persistence() -> DynamoDBPersistenceLayer:
+def persistence() -> DynamoDBPersistenceLayer:
     # Built on first use: the table name comes from the environment of the deployed function.
     return DynamoDBPersistenceLayer(table_name=get_settings().idempotency_table_name)
 
@@ -50,7 +50,7 @@ def once(
         # A killed invocation then frees its key when its time is up, not after the whole expiry.
         CONFIG.register_lambda_context(lambda_context)
 
-    @idempotent_function(data_keyword_argument="request", persistence_store=_persistence(), config=CONFIG)  # type: ignore[untyped-decorator]
+    @idempotent_function(data_keyword_argument="request", persistence_store=persistence(), config=CONFIG)  # type: ignore[untyped-decorator]
     def run(request: dict[str, str]) -> dict[str, Any]:
         return work()
 

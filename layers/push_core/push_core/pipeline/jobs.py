@@ -2,6 +2,7 @@
 
 import hashlib
 from collections.abc import Sequence
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING, Annotated, Literal
 
@@ -155,9 +156,18 @@ def _request_groups(bodies: list[str], limit_bytes: int) -> list[list[str]]:
 
 
 def send_jobs(
-    queue_url: str, jobs: Sequence[BaseModel], *, delay_s: int = 0, limit_bytes: int = DEFAULT_MESSAGE_BYTES
+    queue_url: str,
+    jobs: Sequence[BaseModel],
+    *,
+    delay_s: int = 0,
+    limit_bytes: int = DEFAULT_MESSAGE_BYTES,
+    client: "SQSClient | None" = None,
 ) -> None:
-    """Send jobs in batch calls, re-sending any entry SQS reports as failed; raise if some never go."""
+    """Send jobs in batch calls, re-sending any entry SQS reports as failed; raise if some never go.
+
+    client: the SQS client to use (the container's by default).
+    """
+    sqs = client or sqs_client()
     bodies = [job.model_dump_json(exclude_none=True) for job in jobs]
     # SQS fair queues: each app is a message group of the standard queue, so one app's backlog does not
     # hold back another app's jobs (the body names its app, so equal bodies share their group).
@@ -166,7 +176,7 @@ def send_jobs(
     for group in _request_groups(bodies, limit_bytes):
         pending = {str(i): body for i, body in enumerate(group)}
         for _ in range(_SEND_ATTEMPTS):
-            response = sqs_client().send_message_batch(
+            response = sqs.send_message_batch(
                 QueueUrl=queue_url,
                 Entries=[_entry(i, b, delay, app_of[b]) for i, b in pending.items()],
             )
@@ -188,3 +198,29 @@ def _entry(entry_id: str, body: str, delay_s: int, app_id: str) -> "SendMessageB
     if app_id:
         entry["MessageGroupId"] = app_id
     return entry
+
+
+@dataclass(frozen=True)
+class JobQueues:
+    """The deployment's three job queues, as the stages send to them."""
+
+    fanout_url: str
+    delivery_url: str
+    feedback_url: str
+    message_bytes: int = DEFAULT_MESSAGE_BYTES
+
+    def expand(self, jobs: Sequence[BaseModel]) -> None:
+        """Expand and purge jobs onto the fan-out queue (they are far below any message limit)."""
+        send_jobs(self.fanout_url, jobs)
+
+    def deliver(self, jobs: Sequence["DeliveryJob"], delay_s: int = 0) -> None:
+        """Delivery batches onto the delivery queue."""
+        send_jobs(self.delivery_url, jobs, delay_s=delay_s, limit_bytes=self.message_bytes)
+
+    def requeue(self, job: "DeliveryJob", delay_s: int = 0) -> None:
+        """One batch back onto the delivery queue: a hand-back, or a retry after delay_s."""
+        self.deliver([job], delay_s)
+
+    def report_dead(self, events: list[FeedbackEvent]) -> None:
+        """Dead targets onto the feedback queue, to be pruned."""
+        send_jobs(self.feedback_url, events, limit_bytes=self.message_bytes)

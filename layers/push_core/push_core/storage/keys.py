@@ -41,3 +41,23 @@ def rate_pk(scope: str) -> str:
 def shard_of(device_id: str, shards: int) -> int:
     """The topic partition a device's subscriptions live in (stable for a device)."""
     return int(hashlib.sha256(device_id.encode()).hexdigest()[:8], 16) % shards
+
+
+# Sort keys under a publication's partition (see docs/ARCHITECTURE.md for each item's fields).
+
+
+def job_sk(job_key: str) -> str:
+    """A job's registration (an expand page, a delivery batch or a batch's retry): written once, with the
+    publication's counter of outstanding jobs of its kind, so a re-sent job is not counted twice."""
+    return f"JOB#{job_key}"
+
+
+def expand_checkpoint_sk(job_key: str) -> str:
+    """An expand job's checkpoint, written when its page is registered and sent: a redelivery is then a
+    no-op. (Its prefix predates the name: the item marks an expand job, not a delivery batch.)"""
+    return f"BATCH#{job_key}"
+
+
+def batch_run_sk(job_key: str) -> str:
+    """A delivery batch's lease and per-slice progress (storage/batch_progress.py)."""
+    return f"RUN#{job_key}"

@@ -8,7 +8,7 @@ from botocore.exceptions import ClientError
 
 from push_core.models import MessageContent, Publication
 from push_core.observability import logger
-from push_core.storage.keys import publication_pk
+from push_core.storage.keys import expand_checkpoint_sk, job_sk, publication_pk
 from push_core.storage.table import (
     ConditionFailed,
     Put,
@@ -52,7 +52,7 @@ def job_applied(app_id: str, publication_id: str, job_key: str) -> bool:
     item = (
         dynamodb_table()
         .get_item(
-            Key={"pk": publication_pk(app_id, publication_id), "sk": f"BATCH#{job_key}"},
+            Key={"pk": publication_pk(app_id, publication_id), "sk": expand_checkpoint_sk(job_key)},
             ConsistentRead=True,
             ProjectionExpression="pk",
         )
@@ -113,7 +113,7 @@ def _register(
     transact_write(
         [
             *(
-                Put({"pk": pk, "sk": f"JOB#{job_key}", "expires_at": expires_at}, condition="attribute_not_exists(pk)")
+                Put({"pk": pk, "sk": job_sk(job_key), "expires_at": expires_at}, condition="attribute_not_exists(pk)")
                 for job_key, _ in jobs
             ),
             Update(
@@ -166,7 +166,7 @@ def apply_job_result(
                 Put(
                     {
                         "pk": pk,
-                        "sk": f"BATCH#{job_key}",
+                        "sk": expand_checkpoint_sk(job_key),
                         "total": targets,
                         "expires_at": expires_at,
                     },

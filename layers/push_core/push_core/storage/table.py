@@ -151,8 +151,8 @@ def _transaction_entry(table_name: str, op: TransactionItem) -> dict[str, Any]:
 # Transactions that touch a hot item (a publication's counters, written by every job of a large
 # fan-out at once) can be cancelled for a conflict with another write in flight; boto3's retries do not
 # cover that, so these do, with jittered back-off, before giving up as throttled.
-_CONFLICT_ATTEMPTS = 8
-_CONFLICT_BACKOFF_S = 0.02
+CONFLICT_ATTEMPTS = 8
+CONFLICT_BACKOFF_S = 0.02
 
 
 def _is_conflict(error: ClientError) -> bool:
@@ -163,17 +163,28 @@ def _is_conflict(error: ClientError) -> bool:
     return "TransactionConflict" in codes and "ConditionalCheckFailed" not in codes
 
 
-def transact_write(ops: Sequence[TransactionItem], table_name: str | None = None) -> None:
-    """Write all of ops or none of them; ConditionFailed names the items whose condition was false."""
+def transact_write(
+    ops: Sequence[TransactionItem],
+    table_name: str | None = None,
+    *,
+    backoff_s: float = CONFLICT_BACKOFF_S,
+    client: "DynamoDBClient | None" = None,
+) -> None:
+    """Write all of ops or none of them; ConditionFailed names the items whose condition was false.
+
+    A conflict is retried after a jittered back-off that starts at backoff_s and doubles; client is the
+    container's DynamoDB client unless given.
+    """
+    dynamodb = client or dynamodb_client()
     name = table_name or get_settings().table_name
     items = [_transaction_entry(name, op) for op in ops]
-    for attempt in range(_CONFLICT_ATTEMPTS):
+    for attempt in range(CONFLICT_ATTEMPTS):
         try:
-            dynamodb_client().transact_write_items(TransactItems=items)  # type: ignore[arg-type]
+            dynamodb.transact_write_items(TransactItems=items)  # type: ignore[arg-type]
             return
         except ClientError as error:
-            if _is_conflict(error) and attempt + 1 < _CONFLICT_ATTEMPTS:
-                time.sleep(random.uniform(0, _CONFLICT_BACKOFF_S * 2**attempt))  # noqa: S311 - jitter
+            if _is_conflict(error) and attempt + 1 < CONFLICT_ATTEMPTS:
+                time.sleep(random.uniform(0, backoff_s * 2**attempt))  # noqa: S311 - jitter
                 continue
             _raise_transaction_error(error)
 
