@@ -158,17 +158,21 @@ def key_prefixes() -> set[str]:
     source = (LAYER / PACKAGE / "storage" / "keys.py").read_text()
     prefixes: set[str] = set()
     for node in ast.walk(ast.parse(source)):
-        if isinstance(node, ast.JoinedStr):
-            for part in node.values:
-                if isinstance(part, ast.Constant) and isinstance(part.value, str):
-                    prefixes.update(re.findall(r"#?[A-Z]+#?", part.value))
+        if isinstance(node, ast.JoinedStr):  # f"APP#{app_id}#DEV#{device_id}"
+            literals = [p.value for p in node.values if isinstance(p, ast.Constant) and isinstance(p.value, str)]
+        elif isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant):  # SUBSCRIPTION_PREFIX = "SUB#"
+            literals = [node.value.value] if isinstance(node.value.value, str) else []
+        else:
+            continue
+        for literal in literals:
+            prefixes.update(re.findall(r"#?[A-Z]+#?", literal))
     return prefixes
 
 
 def test_the_architecture_document_names_every_key_prefix():
     document = (REPO / "docs" / "ARCHITECTURE.md").read_text()
     prefixes = key_prefixes()
-    assert {"APP#", "#DEV#", "RUN#"} <= prefixes  # the reading of keys.py still finds them
+    assert {"APP#", "#DEV#", "RUN#", "SUB#", "DEV"} <= prefixes  # the reading of keys.py still finds them
     quoted = re.findall(r"`([^`\n]+)`", document)  # inline code, one line each
     missing = sorted(prefix for prefix in prefixes if not any(prefix in code for code in quoted))
     assert missing == []

@@ -5,8 +5,8 @@ from typing import TYPE_CHECKING, Any, cast
 import pytest
 from botocore.exceptions import ClientError
 
-from push_core.errors import ServiceUnavailable
 from push_core.storage import table
+from push_core.storage.errors import StoreBusy
 from push_core.storage.table import ConditionFailed, Update, transact_write
 
 if TYPE_CHECKING:
@@ -53,7 +53,7 @@ def test_a_conflict_on_a_hot_item_is_retried_until_the_transaction_goes_through(
 
 def test_endless_conflicts_end_as_a_retryable_503():
     dynamodb = CancellingDynamoDB([["TransactionConflict", "None"]] * 20)
-    with pytest.raises(ServiceUnavailable):
+    with pytest.raises(StoreBusy):
         transact_write(OPS, table_name="t", backoff_s=0.0, client=dynamodb.client)
     assert dynamodb.calls == table.CONFLICT_ATTEMPTS
 

@@ -47,7 +47,7 @@ class Settings(BaseModel):
     max_in_flight: int = Field(default=1000, ge=1, le=10_000)
     # How long a provider request may go unanswered before it counts as a (retryable) timeout.
     provider_timeout_s: float = Field(default=10.0, gt=0, le=60)
-    # Limits (README "Limits and quotas"): far above what a working app does, low enough that a leaked
+    # Limits (docs/SECURITY.md "Limits and quotas"): far above what a working app does, low enough that a leaked
     # key cannot run up the owner's AWS bill or provider quota. Rates are per minute unless named.
     rate_limit_per_key: int = Field(default=1200, ge=1)
     rate_limit_per_app: int = Field(default=6000, ge=1)

@@ -25,6 +25,7 @@ from push_core.api.rate_limits import enforce_rate_limits
 from push_core.config import get_settings
 from push_core.errors import PushlaneError
 from push_core.observability import logger
+from push_core.storage.errors import LimitReached, StoreBusy
 
 API_TITLE = "pushlane"
 API_VERSION = "1.0.0"
@@ -90,6 +91,34 @@ def _describe(error: dict[str, Any]) -> str:
     return f"{where}: {error.get('msg', 'is invalid')}"
 
 
+# What each storage limit means to a client: its error code and sentence.
+_LIMITS = {
+    "MaxDevicesPerApp": (
+        "device_quota_exceeded",
+        "The app has its {limit} devices (MaxDevicesPerApp); delete some first.",
+    ),
+    "MaxTopicsPerDevice": (
+        "topic_quota_exceeded",
+        "The device is subscribed to its {limit} topics (MaxTopicsPerDevice); unsubscribe one first.",
+    ),
+}
+
+
+def _register_storage_error_handlers(app: APIGatewayHttpResolver) -> None:
+    """Storage's own errors, as a client sees them."""
+
+    @app.exception_handler(StoreBusy)
+    def _store_busy(_: StoreBusy) -> Response[Any]:
+        return error_response(
+            503, "service_unavailable", "The data store is busy; retry shortly.", {"Retry-After": "1"}
+        )
+
+    @app.exception_handler(LimitReached)
+    def _limit_reached(error: LimitReached) -> Response[Any]:
+        code, sentence = _LIMITS[error.parameter]
+        return error_response(409, code, sentence.format(limit=error.limit))
+
+
 def _register_error_handlers(app: APIGatewayHttpResolver) -> None:
     @app.exception_handler(PushlaneError)
     def _domain_error(error: PushlaneError) -> Response[Any]:
@@ -146,6 +175,7 @@ def build_resolver(*routers: APIGatewayHttpRouter) -> APIGatewayHttpResolver:
         app.include_router(router)
     app.use(middlewares=[enforce_rate_limits])  # before every route, after request validation
     _register_error_handlers(app)
+    _register_storage_error_handlers(app)
     return app
 
 

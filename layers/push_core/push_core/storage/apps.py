@@ -6,7 +6,7 @@ from boto3.dynamodb.conditions import Key
 from botocore.exceptions import ClientError
 
 from push_core.models import AppRecord, KeyRecord, KeyRole
-from push_core.storage.keys import app_pk, key_pk
+from push_core.storage.keys import APP_SK, KEY_LISTING_PREFIX, KEY_SK, app_pk, key_listing_sk, key_pk
 from push_core.storage.table import (
     ConditionFailed,
     Put,
@@ -25,8 +25,8 @@ def _key_items(key: KeyRecord) -> list[TransactionItem]:
     record = key.model_dump(exclude_none=True)
     listing = {k: v for k, v in record.items() if k != "secret_sha256"}
     return [
-        Put({"pk": key_pk(key.key_id), "sk": "KEY", **record}, condition="attribute_not_exists(pk)"),
-        Put({"pk": app_pk(key.app_id), "sk": f"KEY#{key.key_id}", **listing}),
+        Put({"pk": key_pk(key.key_id), "sk": KEY_SK, **record}, condition="attribute_not_exists(pk)"),
+        Put({"pk": app_pk(key.app_id), "sk": key_listing_sk(key.key_id), **listing}),
     ]
 
 
@@ -35,7 +35,7 @@ def create_app(app: AppRecord, keys: list[KeyRecord]) -> None:
     counts = {"live_secret_keys": 0, "live_public_keys": 0}
     for key in keys:
         counts[_LIVE_COUNTER[key.role]] += 1
-    item = {"pk": app_pk(app.app_id), "sk": "APP", **app.model_dump(exclude_none=True), **counts}
+    item = {"pk": app_pk(app.app_id), "sk": APP_SK, **app.model_dump(exclude_none=True), **counts}
     ops: list[TransactionItem] = [Put(item, condition="attribute_not_exists(pk)")]
     for key in keys:
         ops.extend(_key_items(key))
@@ -49,7 +49,7 @@ def _app_from_item(item: dict[str, Any]) -> AppRecord:
 def get_app(app_id: str) -> AppRecord | None:
     """The app, or None when it does not exist."""
     try:
-        item = dynamodb_table().get_item(Key={"pk": app_pk(app_id), "sk": "APP"}, ConsistentRead=True).get("Item")
+        item = dynamodb_table().get_item(Key={"pk": app_pk(app_id), "sk": APP_SK}, ConsistentRead=True).get("Item")
     except ClientError as error:
         raise_if_throttled(error)
         raise
@@ -77,7 +77,7 @@ def update_app(app_id: str, name: str | None, icon: str | None, feedback_url: st
     extra: dict[str, Any] = {"ExpressionAttributeNames": names} if names else {}
     try:
         result = dynamodb_table().update_item(
-            Key={"pk": app_pk(app_id), "sk": "APP"},
+            Key={"pk": app_pk(app_id), "sk": APP_SK},
             UpdateExpression="SET " + ", ".join(sets),
             ConditionExpression="attribute_exists(pk)",
             ExpressionAttributeValues=values,
@@ -95,7 +95,7 @@ def update_app(app_id: str, name: str | None, icon: str | None, feedback_url: st
 def list_app_keys(app_id: str) -> list[KeyRecord]:
     """Every key issued to the app (revoked ones included), without their hashes."""
     items = dynamodb_table().query(
-        KeyConditionExpression=Key("pk").eq(app_pk(app_id)) & Key("sk").begins_with("KEY#"),
+        KeyConditionExpression=Key("pk").eq(app_pk(app_id)) & Key("sk").begins_with(KEY_LISTING_PREFIX),
         ConsistentRead=True,
     )["Items"]
     return [KeyRecord.model_validate({**item, "secret_sha256": ""}) for item in items]
@@ -105,7 +105,7 @@ def add_key(key: KeyRecord) -> bool:
     """Issue another key for the app's role; False when the role already has its two live keys."""
     counter = _LIVE_COUNTER[key.role]
     bump = Update(
-        {"pk": app_pk(key.app_id), "sk": "APP"},
+        {"pk": app_pk(key.app_id), "sk": APP_SK},
         f"ADD {counter} :one",
         condition=f"attribute_exists(pk) AND (attribute_not_exists({counter}) OR {counter} < :max)",
         values={":one": 1, ":max": MAX_LIVE_KEYS_PER_ROLE},
@@ -119,7 +119,7 @@ def add_key(key: KeyRecord) -> bool:
 
 def get_key(key_id: str) -> KeyRecord | None:
     """The key as authentication needs it (with its hash)."""
-    item = dynamodb_table().get_item(Key={"pk": key_pk(key_id), "sk": "KEY"}, ConsistentRead=True).get("Item")
+    item = dynamodb_table().get_item(Key={"pk": key_pk(key_id), "sk": KEY_SK}, ConsistentRead=True).get("Item")
     return KeyRecord.model_validate(item) if item else None
 
 
@@ -127,17 +127,17 @@ def revoke_key(app_id: str, key_id: str, role: KeyRole, now: int) -> bool:
     """Revoke a live key of the app; False when there is no such live key."""
     ops: list[TransactionItem] = [
         Update(
-            {"pk": key_pk(key_id), "sk": "KEY"},
+            {"pk": key_pk(key_id), "sk": KEY_SK},
             "SET revoked_at = :now",
             condition="app_id = :app AND attribute_not_exists(revoked_at)",
             values={":now": now, ":app": app_id},
         ),
-        Update({"pk": app_pk(app_id), "sk": f"KEY#{key_id}"}, "SET revoked_at = :now", values={":now": now}),
+        Update({"pk": app_pk(app_id), "sk": key_listing_sk(key_id)}, "SET revoked_at = :now", values={":now": now}),
     ]
     if role in _LIVE_COUNTER:
         ops.append(
             Update(
-                {"pk": app_pk(app_id), "sk": "APP"},
+                {"pk": app_pk(app_id), "sk": APP_SK},
                 f"ADD {_LIVE_COUNTER[role]} :minus",
                 values={":minus": -1},
             )
@@ -157,10 +157,10 @@ def delete_app(app_id: str) -> list[str]:
     """
     table = dynamodb_table()
     listing = table.query(KeyConditionExpression=Key("pk").eq(app_pk(app_id)), ConsistentRead=True)["Items"]
-    key_ids = [str(item["key_id"]) for item in listing if str(item["sk"]).startswith("KEY#")]
+    key_ids = [str(item["key_id"]) for item in listing if str(item["sk"]).startswith(KEY_LISTING_PREFIX)]
     with table.batch_writer() as batch:
         for key_id in key_ids:
-            batch.delete_item(Key={"pk": key_pk(key_id), "sk": "KEY"})
+            batch.delete_item(Key={"pk": key_pk(key_id), "sk": KEY_SK})
         for item in listing:
             batch.delete_item(Key={"pk": item["pk"], "sk": item["sk"]})
     return key_ids

@@ -25,7 +25,7 @@ from push_core.pipeline.ledger import (
     SliceRecord,
     Tally,
 )
-from push_core.storage.keys import batch_run_sk, job_sk, publication_pk
+from push_core.storage.keys import PUBLICATION_SK, batch_run_sk, job_sk, publication_pk
 from push_core.storage.publications import USAGE_ADDITIONS, usage_values
 from push_core.storage.table import (
     ConditionFailed,
@@ -194,7 +194,7 @@ def _finish_operations(
         ops.append(Put({"pk": pk, "sk": job_sk(retry.job_key), "expires_at": int(time.time()) + _EXPIRY_S}))
     ops.append(
         Update(
-            {"pk": pk, "sk": "PUB"},
+            {"pk": pk, "sk": PUBLICATION_SK},
             "ADD passed :passed, failed :failed, possible_duplicates :dups, delivery_batches_done :one, "
             "delivery_batches :retries, " + USAGE_ADDITIONS,
             condition="attribute_exists(pk)",

@@ -5,9 +5,23 @@ from typing import Any
 from boto3.dynamodb.conditions import Key
 from botocore.exceptions import ClientError
 
-from push_core.errors import QuotaExceeded
 from push_core.models import ALL_DEVICES_TOPIC, DeviceRecord, KeyRecord
-from push_core.storage.keys import app_pk, device_pk, key_pk, shard_of, token_pk, topic_pk
+from push_core.storage.errors import LimitReached
+from push_core.storage.keys import (
+    APP_SK,
+    DEVICE_SK,
+    KEY_SK,
+    SUBSCRIPTION_PREFIX,
+    TOKEN_INDEX_SK,
+    app_pk,
+    device_pk,
+    key_pk,
+    shard_of,
+    token_pk,
+    topic_member_sk,
+    topic_of,
+    topic_pk,
+)
 from push_core.storage.table import (
     ConditionFailed,
     Delete,
@@ -28,7 +42,7 @@ def subscription_item(device: DeviceRecord, topic: str, shards: int) -> dict[str
     """What fan-out reads for each subscriber: enough to deliver without a second read."""
     item: dict[str, Any] = {
         "pk": topic_pk(device.app_id, topic, shard_of(device.device_id, shards)),
-        "sk": f"DEV#{device.device_id}",
+        "sk": topic_member_sk(device.device_id),
         "device_id": device.device_id,
         "platform": device.platform.value,
     }
@@ -43,7 +57,7 @@ def create_device(device: DeviceRecord, key: KeyRecord, shards: int, *, max_devi
     """Store a new device with its key and its implicit '*' subscription, counted on its app.
 
     False when its token is already registered (the caller then returns the existing device);
-    QuotaExceeded when the app already has max_devices devices.
+    LimitReached when the app already has max_devices devices.
     """
     ops: list[TransactionItem] = []
     if device.token is not None:
@@ -51,7 +65,7 @@ def create_device(device: DeviceRecord, key: KeyRecord, shards: int, *, max_devi
             Put(
                 {
                     "pk": token_pk(device.app_id, device.platform, device.token),
-                    "sk": "TOK",
+                    "sk": TOKEN_INDEX_SK,
                     "device_id": device.device_id,
                 },
                 condition="attribute_not_exists(pk)",
@@ -61,15 +75,15 @@ def create_device(device: DeviceRecord, key: KeyRecord, shards: int, *, max_devi
         Put(
             {
                 "pk": device_pk(device.app_id, device.device_id),
-                "sk": "DEV",
+                "sk": DEVICE_SK,
                 **device.model_dump(exclude_none=True),
             }
         ),
-        Put({"pk": key_pk(key.key_id), "sk": "KEY", **key.model_dump(exclude_none=True)}),
+        Put({"pk": key_pk(key.key_id), "sk": KEY_SK, **key.model_dump(exclude_none=True)}),
         Put(subscription_item(device, ALL_DEVICES_TOPIC, shards)),
         # The app's device count, in the same transaction, is the quota (and also proves the app exists).
         Update(
-            {"pk": app_pk(device.app_id), "sk": "APP"},
+            {"pk": app_pk(device.app_id), "sk": APP_SK},
             "ADD devices :one",
             condition="attribute_exists(pk) AND (attribute_not_exists(devices) OR devices < :max)",
             values={":one": 1, ":max": max_devices},
@@ -79,10 +93,7 @@ def create_device(device: DeviceRecord, key: KeyRecord, shards: int, *, max_devi
         transact_write(ops)
     except ConditionFailed as failure:
         if failure.failed_indexes == [len(ops) - 1]:
-            raise QuotaExceeded(
-                f"The app has its {max_devices} devices (MaxDevicesPerApp); delete some first.",
-                code="device_quota_exceeded",
-            ) from failure
+            raise LimitReached("MaxDevicesPerApp", max_devices) from failure
         return False
     return True
 
@@ -90,7 +101,9 @@ def create_device(device: DeviceRecord, key: KeyRecord, shards: int, *, max_devi
 def find_device_by_token(app_id: str, platform: str, token: str) -> DeviceRecord | None:
     """The device registered with this token, if any."""
     table = dynamodb_table()
-    index = table.get_item(Key={"pk": token_pk(app_id, platform, token), "sk": "TOK"}, ConsistentRead=True).get("Item")
+    index = table.get_item(
+        Key={"pk": token_pk(app_id, platform, token), "sk": TOKEN_INDEX_SK}, ConsistentRead=True
+    ).get("Item")
     if not index:
         return None
     return get_device(app_id, str(index["device_id"]))
@@ -100,7 +113,7 @@ def get_device(app_id: str, device_id: str) -> DeviceRecord | None:
     """The device, or None when the app has no such device."""
     item = (
         dynamodb_table()
-        .get_item(Key={"pk": device_pk(app_id, device_id), "sk": "DEV"}, ConsistentRead=True)
+        .get_item(Key={"pk": device_pk(app_id, device_id), "sk": DEVICE_SK}, ConsistentRead=True)
         .get("Item")
     )
     return _device_from_item(item) if item else None
@@ -111,7 +124,7 @@ def get_devices(app_id: str, device_ids: list[str]) -> dict[str, DeviceRecord]:
     if not device_ids:
         return {}
     table = dynamodb_table()
-    keys = [{"pk": device_pk(app_id, d), "sk": "DEV"} for d in dict.fromkeys(device_ids)]
+    keys = [{"pk": device_pk(app_id, d), "sk": DEVICE_SK} for d in dict.fromkeys(device_ids)]
     found: dict[str, DeviceRecord] = {}
     request: dict[str, Any] = {table.name: {"Keys": keys, "ConsistentRead": True}}
     while request:
@@ -133,7 +146,7 @@ def renew_registration(device: DeviceRecord, now: int, new_key: KeyRecord | None
     try:
         if new_key is None:
             dynamodb_table().update_item(
-                Key={"pk": pk, "sk": "DEV"},
+                Key={"pk": pk, "sk": DEVICE_SK},
                 UpdateExpression="SET registered_at = :now, enabled = :on",
                 ConditionExpression="key_id = :current",
                 ExpressionAttributeValues={":now": now, ":on": True, ":current": device.key_id},
@@ -141,14 +154,14 @@ def renew_registration(device: DeviceRecord, now: int, new_key: KeyRecord | None
             return True
         transact_write(
             [
-                Put({"pk": key_pk(new_key.key_id), "sk": "KEY", **new_key.model_dump(exclude_none=True)}),
+                Put({"pk": key_pk(new_key.key_id), "sk": KEY_SK, **new_key.model_dump(exclude_none=True)}),
                 Update(
-                    {"pk": pk, "sk": "DEV"},
+                    {"pk": pk, "sk": DEVICE_SK},
                     "SET key_id = :new, registered_at = :now, enabled = :on",
                     condition="key_id = :old",
                     values={":new": new_key.key_id, ":old": device.key_id, ":now": now, ":on": True},
                 ),
-                Delete({"pk": key_pk(device.key_id), "sk": "KEY"}),
+                Delete({"pk": key_pk(device.key_id), "sk": KEY_SK}),
             ]
         )
     except ConditionFailed:
@@ -175,20 +188,20 @@ def device_partition(app_id: str, device_id: str) -> list[dict[str, Any]]:
 
 def _topic_side_keys(device: DeviceRecord, partition: list[dict[str, Any]], shards: int) -> list[dict[str, Any]]:
     """Keys of the device's entries in the topic shards ('*' included), found from its SUB# items."""
-    topics = [str(item["sk"])[4:] for item in partition if str(item["sk"]).startswith("SUB#")]
+    topics = [topic_of(str(item["sk"])) for item in partition if str(item["sk"]).startswith(SUBSCRIPTION_PREFIX)]
     entries = (subscription_item(device, topic, shards) for topic in [*topics, ALL_DEVICES_TOPIC])
     return [{"pk": entry["pk"], "sk": entry["sk"]} for entry in entries]
 
 
 def _forget_device(device: DeviceRecord) -> None:
     """Delete the device's record and give its place in the app's device count back, exactly once."""
-    record = {"pk": device_pk(device.app_id, device.device_id), "sk": "DEV"}
+    record = {"pk": device_pk(device.app_id, device.device_id), "sk": DEVICE_SK}
     try:
         transact_write(
             [
                 Delete(record, condition="attribute_exists(pk)"),
                 Update(
-                    {"pk": app_pk(device.app_id), "sk": "APP"},
+                    {"pk": app_pk(device.app_id), "sk": APP_SK},
                     "ADD devices :minus",
                     condition="attribute_exists(pk)",
                     values={":minus": -1},
@@ -205,11 +218,11 @@ def delete_device(device: DeviceRecord, shards: int) -> None:
     table = dynamodb_table()
     partition = device_partition(device.app_id, device.device_id)
     # The record goes last (a retry after a crash still finds the device), with the count.
-    others = [{"pk": item["pk"], "sk": item["sk"]} for item in partition if item["sk"] != "DEV"]
+    others = [{"pk": item["pk"], "sk": item["sk"]} for item in partition if item["sk"] != DEVICE_SK]
     keys = _topic_side_keys(device, partition, shards) + others
-    keys.append({"pk": key_pk(device.key_id), "sk": "KEY"})
+    keys.append({"pk": key_pk(device.key_id), "sk": KEY_SK})
     if device.token is not None:
-        keys.append({"pk": token_pk(device.app_id, device.platform, device.token), "sk": "TOK"})
+        keys.append({"pk": token_pk(device.app_id, device.platform, device.token), "sk": TOKEN_INDEX_SK})
     with table.batch_writer() as batch:
         for key in keys:
             batch.delete_item(Key=key)
@@ -220,12 +233,14 @@ def disable_device(device: DeviceRecord, shards: int) -> None:
     """Stop delivering to a dead target: drop its subscriptions, keep the record (marked disabled)."""
     table = dynamodb_table()
     partition = device_partition(device.app_id, device.device_id)
-    reverse = [{"pk": item["pk"], "sk": item["sk"]} for item in partition if str(item["sk"]).startswith("SUB#")]
+    reverse = [
+        {"pk": item["pk"], "sk": item["sk"]} for item in partition if str(item["sk"]).startswith(SUBSCRIPTION_PREFIX)
+    ]
     with table.batch_writer() as batch:
         for key in _topic_side_keys(device, partition, shards) + reverse:
             batch.delete_item(Key=key)
     table.update_item(
-        Key={"pk": device_pk(device.app_id, device.device_id), "sk": "DEV"},
+        Key={"pk": device_pk(device.app_id, device.device_id), "sk": DEVICE_SK},
         UpdateExpression="SET enabled = :off, topics = :none",
         ConditionExpression="attribute_exists(pk)",
         ExpressionAttributeValues={":off": False, ":none": 0},

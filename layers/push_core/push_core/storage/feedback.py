@@ -5,26 +5,19 @@ from typing import Any
 from boto3.dynamodb.conditions import Key
 
 from push_core.pipeline.jobs import FeedbackEvent
-from push_core.storage.keys import feedback_pk
+from push_core.storage.keys import FEEDBACK_TIME_DIGITS, feedback_pk, feedback_sk, feedback_time_key
 from push_core.storage.table import dynamodb_table
 
-# A record's sort key starts with its observation time in 12 zero-padded digits (epoch seconds, enough
-# until the year 33658), so times sort as their keys do; a cursor is the sort key of a page's last record
-# (or empty: no cursor, as before).
-_TIME_DIGITS = 12
-LATEST_TIME = 10**_TIME_DIGITS - 1
-CURSOR_PATTERN = rf"^(?:$|[0-9]{{{_TIME_DIGITS}}}#)"
-
-
-def _time_key(seconds: int) -> str:
-    return f"{seconds:0{_TIME_DIGITS}d}"
+# A cursor is the sort key of a page's last record (or empty: no cursor, as before).
+LATEST_TIME = 10**FEEDBACK_TIME_DIGITS - 1
+CURSOR_PATTERN = rf"^(?:$|[0-9]{{{FEEDBACK_TIME_DIGITS}}}#)"
 
 
 def record(event: FeedbackEvent, token: str | None, action: str, expires_at: int) -> None:
     """Keep the event, listed by time per app (a redelivered event overwrites itself)."""
     item = {
         "pk": feedback_pk(event.app_id),
-        "sk": f"{_time_key(event.observed_at)}#{event.device_id}#{event.reason}#{event.provider_timestamp_ms or 0}",
+        "sk": feedback_sk(event.observed_at, event.device_id, event.reason, event.provider_timestamp_ms),
         **event.model_dump(exclude_none=True, mode="json"),
         "action": action,
         "expires_at": expires_at,
@@ -45,7 +38,7 @@ def list_since(
         # Nothing is observed that late; and its key would not sort after the others (DynamoDB would also
         # refuse a sort key over 1024 bytes).
         return [], None
-    start = _time_key(since)
+    start = feedback_time_key(since)
     pk = feedback_pk(app_id)
     kwargs: dict[str, Any] = {"KeyConditionExpression": Key("pk").eq(pk) & Key("sk").gte(start), "Limit": limit}
     # DynamoDB refuses a start key outside the key condition ("does not match the range key predicate"):

@@ -6,7 +6,7 @@ from boto3.dynamodb.conditions import Key
 from botocore.exceptions import ClientError
 
 from push_core.models import InboxMessage, MessageContent
-from push_core.storage.keys import device_pk
+from push_core.storage.keys import INBOX_END, INBOX_PREFIX, device_pk, inbox_sk, message_id_of
 from push_core.storage.table import dynamodb_table
 
 
@@ -18,7 +18,7 @@ def write_messages(app_id: str, device_ids: list[str], message: InboxMessage, ex
             batch.put_item(
                 Item={
                     "pk": device_pk(app_id, device_id),
-                    "sk": f"MSG#{message.message_id}",
+                    "sk": inbox_sk(message.message_id),
                     "content": content,
                     "created_at": message.created_at,
                     "expires_at": expires_at,
@@ -28,7 +28,7 @@ def write_messages(app_id: str, device_ids: list[str], message: InboxMessage, ex
 
 def _message_from_item(item: dict[str, Any]) -> InboxMessage:
     return InboxMessage(
-        message_id=str(item["sk"])[4:],
+        message_id=message_id_of(str(item["sk"])),
         content=MessageContent.model_validate_json(str(item["content"])),
         created_at=int(item["created_at"]),
     )
@@ -38,7 +38,7 @@ def pending_messages(app_id: str, device_id: str, after: str | None, limit: int)
     """Unconfirmed messages, oldest first, strictly after the message id `after` when given."""
     pk = device_pk(app_id, device_id)
     # "MSG$" sorts right after every "MSG#..." key, so the range never runs into other item kinds.
-    since = Key("sk").between(f"MSG#{after}\x00", "MSG$") if after else Key("sk").begins_with("MSG#")
+    since = Key("sk").between(inbox_sk(after) + "\x00", INBOX_END) if after else Key("sk").begins_with(INBOX_PREFIX)
     condition = Key("pk").eq(pk) & since
     page = dynamodb_table().query(KeyConditionExpression=condition, Limit=limit, ConsistentRead=True)
     return [_message_from_item(item) for item in page["Items"]]
@@ -49,13 +49,13 @@ def message_ids_up_to(app_id: str, device_id: str, up_to: str) -> list[str]:
     pk = device_pk(app_id, device_id)
     ids: list[str] = []
     kwargs: dict[str, Any] = {
-        "KeyConditionExpression": Key("pk").eq(pk) & Key("sk").between("MSG#", f"MSG#{up_to}"),
+        "KeyConditionExpression": Key("pk").eq(pk) & Key("sk").between(INBOX_PREFIX, inbox_sk(up_to)),
         "ProjectionExpression": "sk",
         "ConsistentRead": True,
     }
     while True:
         page = dynamodb_table().query(**kwargs)
-        ids.extend(str(item["sk"])[4:] for item in page["Items"])
+        ids.extend(message_id_of(str(item["sk"])) for item in page["Items"])
         if "LastEvaluatedKey" not in page:
             return ids
         kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
@@ -65,7 +65,7 @@ def remove_message(app_id: str, device_id: str, message_id: str) -> bool:
     """Delete one inbox item; False when it was not there (unknown or already confirmed)."""
     try:
         dynamodb_table().delete_item(
-            Key={"pk": device_pk(app_id, device_id), "sk": f"MSG#{message_id}"},
+            Key={"pk": device_pk(app_id, device_id), "sk": inbox_sk(message_id)},
             ConditionExpression="attribute_exists(pk)",
         )
     except ClientError as error:

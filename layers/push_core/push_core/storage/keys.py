@@ -1,4 +1,8 @@
-"""Primary keys of every item kind, in one place so the layout can be read at a glance."""
+"""Every key of every item kind, made and parsed here only, so the layout can be read at a glance.
+
+docs/ARCHITECTURE.md lists each item kind with its fields; a test fails when a prefix made here is
+missing from it.
+"""
 
 import hashlib
 
@@ -38,6 +42,11 @@ def rate_pk(scope: str) -> str:
     return f"RATE#{scope}"
 
 
+def apns_token_pk(team_id: str, key_id: str) -> str:
+    # Outside every app's partitions too: one APNs provider token per Apple team and key, whoever uses it.
+    return f"APNSTOKEN#{team_id}#{key_id}"
+
+
 def shard_of(device_id: str, shards: int) -> int:
     """The topic partition a device's subscriptions live in (stable for a device)."""
     return int(hashlib.sha256(device_id.encode()).hexdigest()[:8], 16) % shards
@@ -61,3 +70,74 @@ def expand_checkpoint_sk(job_key: str) -> str:
 def batch_run_sk(job_key: str) -> str:
     """A delivery batch's lease and per-slice progress (storage/batch_progress.py)."""
     return f"RUN#{job_key}"
+
+
+# Sort keys of the items that are alone in their partition's kind.
+APP_SK = "APP"  # the app, under app_pk
+KEY_SK = "KEY"  # an API key, under key_pk
+DEVICE_SK = "DEV"  # the device, under device_pk
+TOKEN_INDEX_SK = "TOK"  # noqa: S105 - a key, not a secret: which device holds a token, under token_pk
+PUBLICATION_SK = "PUB"  # the publication and its counters, under publication_pk
+PROVIDER_TOKEN_SK = "TOKEN"  # noqa: S105 - a key, not a secret: the shared APNs token, under apns_token_pk
+
+KEY_LISTING_PREFIX = "KEY#"
+SUBSCRIPTION_PREFIX = "SUB#"
+INBOX_PREFIX = "MSG#"
+INBOX_END = "MSG$"  # sorts after every inbox key of a device ("$" follows "#")
+RECEIPT_PREFIX = "RCPT#"
+
+
+def key_listing_sk(key_id: str) -> str:
+    """An app's listing of one of its keys, under app_pk."""
+    return f"KEY#{key_id}"
+
+
+def topic_member_sk(device_id: str) -> str:
+    """A device's entry in a topic shard, under topic_pk."""
+    return f"DEV#{device_id}"
+
+
+def subscription_sk(topic: str) -> str:
+    """A device's record of one of its topics, under device_pk."""
+    return f"SUB#{topic}"
+
+
+def topic_of(subscription_key: str) -> str:
+    return subscription_key.removeprefix(SUBSCRIPTION_PREFIX)
+
+
+def inbox_sk(message_id: str) -> str:
+    """A message in a device's inbox, under device_pk; message ids sort by time, so the inbox does too."""
+    return f"MSG#{message_id}"
+
+
+def message_id_of(inbox_key: str) -> str:
+    return inbox_key.removeprefix(INBOX_PREFIX)
+
+
+def receipt_sk(device_id: str) -> str:
+    """One target's receipt, under publication_pk."""
+    return f"RCPT#{device_id}"
+
+
+def receipt_device_of(receipt_key: str) -> str:
+    return receipt_key.removeprefix(RECEIPT_PREFIX)
+
+
+def rate_window_sk(policy: str, start: int) -> str:
+    """One policy's window, under rate_pk."""
+    return f"{policy}#{start}"
+
+
+# A feedback record's sort key starts with its observation time in 12 zero-padded digits (epoch seconds,
+# enough until the year 33658), so records sort by time.
+FEEDBACK_TIME_DIGITS = 12
+
+
+def feedback_time_key(seconds: int) -> str:
+    return f"{seconds:0{FEEDBACK_TIME_DIGITS}d}"
+
+
+def feedback_sk(observed_at: int, device_id: str, reason: str, provider_timestamp_ms: int | None) -> str:
+    """One feedback record, under feedback_pk: a redelivered event has the same key and overwrites itself."""
+    return f"{feedback_time_key(observed_at)}#{device_id}#{reason}#{provider_timestamp_ms or 0}"

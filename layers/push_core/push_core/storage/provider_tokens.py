@@ -3,13 +3,14 @@
 from botocore.exceptions import ClientError
 
 from push_core.providers.apns.auth import StoredToken
+from push_core.storage.keys import PROVIDER_TOKEN_SK, apns_token_pk
 from push_core.storage.table import dynamodb_table, is_conditional_failure
 
 _TTL_S = 2 * 3600
 
 
 def _key(team_id: str, key_id: str) -> dict[str, str]:
-    return {"pk": f"APNSTOKEN#{team_id}#{key_id}", "sk": "TOKEN"}
+    return {"pk": apns_token_pk(team_id, key_id), "sk": PROVIDER_TOKEN_SK}
 
 
 class DynamoTokenStore:

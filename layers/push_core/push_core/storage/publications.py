@@ -8,7 +8,7 @@ from botocore.exceptions import ClientError
 
 from push_core.models import MessageContent, Publication
 from push_core.observability import logger
-from push_core.storage.keys import expand_checkpoint_sk, job_sk, publication_pk
+from push_core.storage.keys import PUBLICATION_SK, expand_checkpoint_sk, job_sk, publication_pk
 from push_core.storage.table import (
     ConditionFailed,
     Put,
@@ -26,7 +26,7 @@ def create_publication(publication: Publication, expires_at: int) -> None:
     """Store a new publication with its counters at zero and its initial expand jobs counted."""
     item: dict[str, Any] = {
         "pk": publication_pk(publication.app_id, publication.publication_id),
-        "sk": "PUB",
+        "sk": PUBLICATION_SK,
         # Usage counters start absent: the fan-out ADDs them (as Decimals; boto3 refuses floats).
         **publication.model_dump(exclude={"content", *_USAGE_FIELDS}, exclude_none=True),
         "content": publication.content.model_dump_json(exclude_none=True),
@@ -39,7 +39,7 @@ def get_publication(app_id: str, publication_id: str) -> Publication | None:
     """The publication with its current counters, or None."""
     item = (
         dynamodb_table()
-        .get_item(Key={"pk": publication_pk(app_id, publication_id), "sk": "PUB"}, ConsistentRead=True)
+        .get_item(Key={"pk": publication_pk(app_id, publication_id), "sk": PUBLICATION_SK}, ConsistentRead=True)
         .get("Item")
     )
     if not item:
@@ -117,7 +117,7 @@ def _register(
                 for job_key, _ in jobs
             ),
             Update(
-                {"pk": pk, "sk": "PUB"},
+                {"pk": pk, "sk": PUBLICATION_SK},
                 f"ADD {counter} :n, #total :targets",
                 condition="attribute_exists(pk)",
                 names={"#total": "total"},
@@ -173,7 +173,7 @@ def apply_job_result(
                     condition="attribute_not_exists(pk)",
                 ),
                 Update(
-                    {"pk": pk, "sk": "PUB"},
+                    {"pk": pk, "sk": PUBLICATION_SK},
                     f"ADD expand_jobs_done :one, {USAGE_ADDITIONS}",
                     condition="attribute_exists(pk)",
                     values={":one": 1, **usage_values(spent, _CHECKPOINT_WRITE_UNITS)},
@@ -192,7 +192,7 @@ def add_confirmations(app_id: str, publication_id: str, count: int) -> None:
     """Count devices confirming the publication (only for inbox items that really were removed)."""
     try:
         dynamodb_table().update_item(
-            Key={"pk": publication_pk(app_id, publication_id), "sk": "PUB"},
+            Key={"pk": publication_pk(app_id, publication_id), "sk": PUBLICATION_SK},
             UpdateExpression="ADD confirmed :n",
             ConditionExpression="attribute_exists(pk)",
             ExpressionAttributeValues={":n": count},

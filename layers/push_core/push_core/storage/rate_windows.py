@@ -6,7 +6,7 @@ UpdateItem (1 write unit: the item stays far below 1 KB), also when a condition 
 
 from botocore.exceptions import ClientError
 
-from push_core.storage.keys import rate_pk
+from push_core.storage.keys import rate_pk, rate_window_sk
 from push_core.storage.table import dynamodb_table, is_conditional_failure, raise_if_throttled
 
 # Kept a while after the window ends, so a late request's count never re-creates it; DynamoDB's TTL
@@ -15,7 +15,7 @@ _KEEP_AFTER_END_S = 60
 
 
 def _key(scope: str, policy: str, start: int) -> dict[str, str]:
-    return {"pk": rate_pk(scope), "sk": f"{policy}#{start}"}
+    return {"pk": rate_pk(scope), "sk": rate_window_sk(policy, start)}
 
 
 def add_within(scope: str, policy: str, start: int, end: int, limit: int, amount: int = 1) -> int | None:

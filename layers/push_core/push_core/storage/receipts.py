@@ -5,7 +5,7 @@ from typing import Any
 from boto3.dynamodb.conditions import Key
 
 from push_core.models import Receipt
-from push_core.storage.keys import publication_pk
+from push_core.storage.keys import RECEIPT_PREFIX, publication_pk, receipt_device_of, receipt_sk
 from push_core.storage.table import dynamodb_table
 
 
@@ -17,7 +17,7 @@ def write(app_id: str, publication_id: str, receipts: list[Receipt], expires_at:
             batch.put_item(
                 Item={
                     "pk": pk,
-                    "sk": f"RCPT#{receipt.device_id}",
+                    "sk": receipt_sk(receipt.device_id),
                     **receipt.model_dump(exclude_none=True, mode="json"),
                     "expires_at": expires_at,
                 }
@@ -28,13 +28,13 @@ def page(app_id: str, publication_id: str, after: str | None, limit: int) -> tup
     """Receipts in device-id order, and the device id to continue after."""
     pk = publication_pk(app_id, publication_id)
     kwargs: dict[str, Any] = {
-        "KeyConditionExpression": Key("pk").eq(pk) & Key("sk").begins_with("RCPT#"),
+        "KeyConditionExpression": Key("pk").eq(pk) & Key("sk").begins_with(RECEIPT_PREFIX),
         "Limit": limit,
         "ConsistentRead": True,
     }
     if after:
-        kwargs["ExclusiveStartKey"] = {"pk": pk, "sk": f"RCPT#{after}"}
+        kwargs["ExclusiveStartKey"] = {"pk": pk, "sk": receipt_sk(after)}
     response = dynamodb_table().query(**kwargs)
     receipts = [Receipt.model_validate(item) for item in response["Items"]]
     last = response.get("LastEvaluatedKey")
-    return receipts, (str(last["sk"])[5:] if last else None)
+    return receipts, (receipt_device_of(str(last["sk"])) if last else None)

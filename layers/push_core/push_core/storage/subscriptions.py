@@ -5,10 +5,10 @@ from typing import Any
 
 from boto3.dynamodb.conditions import Key
 
-from push_core.errors import QuotaExceeded
 from push_core.models import DeviceRecord, Platform, Target
 from push_core.storage.devices import subscription_item
-from push_core.storage.keys import device_pk, topic_pk
+from push_core.storage.errors import LimitReached
+from push_core.storage.keys import DEVICE_SK, SUBSCRIPTION_PREFIX, device_pk, subscription_sk, topic_of, topic_pk
 from push_core.storage.table import ConditionFailed, Delete, Put, Update, dynamodb_table, transact_write
 
 
@@ -16,7 +16,7 @@ def _topic_count(device: DeviceRecord) -> int:
     item = (
         dynamodb_table()
         .get_item(
-            Key={"pk": device_pk(device.app_id, device.device_id), "sk": "DEV"},
+            Key={"pk": device_pk(device.app_id, device.device_id), "sk": DEVICE_SK},
             ProjectionExpression="topics",
             ConsistentRead=True,
         )
@@ -26,14 +26,14 @@ def _topic_count(device: DeviceRecord) -> int:
 
 
 def subscribe(device: DeviceRecord, topic: str, shards: int, now: int, *, max_topics: int) -> bool:
-    """Subscribe the device; False when it already was subscribed, QuotaExceeded past max_topics."""
-    reverse = {"pk": device_pk(device.app_id, device.device_id), "sk": f"SUB#{topic}", "created_at": now}
+    """Subscribe the device; False when it already was subscribed, LimitReached past max_topics."""
+    reverse = {"pk": device_pk(device.app_id, device.device_id), "sk": subscription_sk(topic), "created_at": now}
     try:
         transact_write(
             [
                 # The device's topic count is the quota; the same write checks the device still exists.
                 Update(
-                    {"pk": device_pk(device.app_id, device.device_id), "sk": "DEV"},
+                    {"pk": device_pk(device.app_id, device.device_id), "sk": DEVICE_SK},
                     "ADD topics :one",
                     condition="attribute_exists(pk) AND enabled = :on "
                     "AND (attribute_not_exists(topics) OR topics < :max)",
@@ -49,10 +49,7 @@ def subscribe(device: DeviceRecord, topic: str, shards: int, now: int, *, max_to
         if 0 in failure.failed_indexes and _topic_count(device) >= max_topics:
             if 1 in failure.failed_indexes:  # already subscribed: nothing to refuse
                 return False
-            raise QuotaExceeded(
-                f"The device is subscribed to its {max_topics} topics (MaxTopicsPerDevice); unsubscribe one first.",
-                code="topic_quota_exceeded",
-            ) from failure
+            raise LimitReached("MaxTopicsPerDevice", max_topics) from failure
         raise
     return True
 
@@ -64,12 +61,12 @@ def unsubscribe(device: DeviceRecord, topic: str, shards: int) -> bool:
         transact_write(
             [
                 Delete(
-                    {"pk": device_pk(device.app_id, device.device_id), "sk": f"SUB#{topic}"},
+                    {"pk": device_pk(device.app_id, device.device_id), "sk": subscription_sk(topic)},
                     condition="attribute_exists(pk)",
                 ),
                 Delete({"pk": sub["pk"], "sk": sub["sk"]}),
                 Update(
-                    {"pk": device_pk(device.app_id, device.device_id), "sk": "DEV"},
+                    {"pk": device_pk(device.app_id, device.device_id), "sk": DEVICE_SK},
                     "ADD topics :minus",
                     condition="attribute_exists(pk)",
                     values={":minus": -1},
@@ -84,10 +81,10 @@ def unsubscribe(device: DeviceRecord, topic: str, shards: int) -> bool:
 def device_topics(app_id: str, device_id: str) -> list[str]:
     """The topics a device is subscribed to, sorted."""
     items = dynamodb_table().query(
-        KeyConditionExpression=Key("pk").eq(device_pk(app_id, device_id)) & Key("sk").begins_with("SUB#"),
+        KeyConditionExpression=Key("pk").eq(device_pk(app_id, device_id)) & Key("sk").begins_with(SUBSCRIPTION_PREFIX),
         ConsistentRead=True,
     )["Items"]
-    return sorted(str(item["sk"])[4:] for item in items)
+    return sorted(topic_of(str(item["sk"])) for item in items)
 
 
 def is_subscribed_to_any(app_id: str, device_ids: list[str], topics: list[str]) -> set[str]:
@@ -95,7 +92,7 @@ def is_subscribed_to_any(app_id: str, device_ids: list[str], topics: list[str]) 
     if not device_ids or not topics:
         return set()
     table = dynamodb_table()
-    keys = [{"pk": device_pk(app_id, d), "sk": f"SUB#{t}"} for d in device_ids for t in topics]
+    keys = [{"pk": device_pk(app_id, d), "sk": subscription_sk(t)} for d in device_ids for t in topics]
     found: set[str] = set()
     for start in range(0, len(keys), 100):
         request: dict[str, Any] = {table.name: {"Keys": keys[start : start + 100], "ProjectionExpression": "pk"}}

@@ -14,7 +14,7 @@ from botocore.exceptions import ClientError
 
 from push_core import usage
 from push_core.config import get_settings
-from push_core.errors import ServiceUnavailable
+from push_core.storage.errors import StoreBusy
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
@@ -65,9 +65,9 @@ def is_conditional_failure(error: ClientError) -> bool:
 
 
 def raise_if_throttled(error: ClientError) -> None:
-    """Turn DynamoDB's capacity errors into a retryable 503 for the client."""
+    """Turn DynamoDB's capacity errors into StoreBusy (a retryable 503 for an API client)."""
     if error.response.get("Error", {}).get("Code", "") in _THROTTLING:
-        raise ServiceUnavailable("The data store is busy; retry shortly.") from error
+        raise StoreBusy("DynamoDB is throttling") from error
 
 
 class ConditionFailed(Exception):
@@ -196,6 +196,6 @@ def _raise_transaction_error(error: ClientError) -> NoReturn:
         failed = [i for i, r in enumerate(reasons) if r.get("Code") == "ConditionalCheckFailed"]
         raise ConditionFailed(failed) from error
     if _is_conflict(error):
-        raise ServiceUnavailable("The data store is busy; retry shortly.") from error
+        raise StoreBusy("a transaction kept conflicting on a hot item") from error
     raise_if_throttled(error)
     raise error
