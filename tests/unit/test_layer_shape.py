@@ -4,6 +4,7 @@
   ``a.b.c`` runs ``a/__init__.py`` and ``a/b/__init__.py`` first, so those count as imports too);
 - no function in the layer is over 50 lines, outside the HTTP/2 transport;
 - no test patches a private name (a seam or a public setting is what a test swaps);
+- no route imports storage;
 - docs/ARCHITECTURE.md names every key prefix storage/keys.py makes.
 """
 
@@ -176,3 +177,14 @@ def test_the_architecture_document_names_every_key_prefix():
     quoted = re.findall(r"`([^`\n]+)`", document)  # inline code, one line each
     missing = sorted(prefix for prefix in prefixes if not any(prefix in code for code in quoted))
     assert missing == []
+
+
+def test_no_route_touches_storage():
+    """Routes go through the domain (registry, pipeline, inbox); only the edge maps storage's errors."""
+    modules = layer_modules()
+    routes = {m: p for m, p in modules.items() if m.startswith(f"{PACKAGE}.api.routes")}
+    touching = {
+        module: sorted(name for name in imported(module, path, modules) if name.startswith(f"{PACKAGE}.storage"))
+        for module, path in routes.items()
+    }
+    assert {module: names for module, names in touching.items() if names} == {}

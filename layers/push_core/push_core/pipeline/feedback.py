@@ -7,6 +7,7 @@ reach this module (they are transient), and an unknown reason is recorded but pr
 
 import json
 import time
+from typing import Any
 
 import requests
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
@@ -18,22 +19,13 @@ from push_core.observability import logger
 from push_core.pipeline.jobs import FeedbackEvent
 from push_core.providers.endpoints import EndpointNotAllowed, check_webhook_url
 from push_core.providers.outbound_http import pinned_session
+from push_core.providers.platforms import rules_for
 from push_core.providers.webhook.signature import SIGNATURE_HEADER, sign
 from push_core.storage import apps as app_store
 from push_core.storage import devices as device_store
 from push_core.storage import feedback as feedback_store
 
 FEEDBACK_TTL_SECONDS = 90 * 86_400
-# APNs says a token stopped being valid at `timestamp`: only registrations older than that are dead.
-TIMESTAMPED = frozenset({"Unregistered", "ExpiredToken"})
-PRUNE_REASONS: dict[Platform, frozenset[str]] = {
-    Platform.APNS: frozenset({"Unregistered", "ExpiredToken", "BadDeviceToken", "DeviceTokenNotForTopic"}),
-    Platform.FCM: frozenset({"UNREGISTERED", "SENDER_ID_MISMATCH", "INVALID_ARGUMENT:token"}),
-    # Only the push service's or receiver's own answers: a refused endpoint or unusable keys are failures
-    # of pushlane's checks (which can change), never proof the subscription is dead.
-    Platform.WEBPUSH: frozenset({"404", "410"}),
-    Platform.WEBHOOK: frozenset({"404", "410"}),
-}
 
 
 def decide(event: FeedbackEvent, device: DeviceRecord | None) -> str:
@@ -44,11 +36,12 @@ def decide(event: FeedbackEvent, device: DeviceRecord | None) -> str:
         return "already_disabled"
     if device.platform is not event.platform:  # e.g. an inbox device's ping token: the inbox still works
         return "platform_mismatch"
-    if event.reason not in PRUNE_REASONS.get(event.platform, frozenset()):
+    rules = rules_for(event.platform)
+    if rules is None or not rules.prunes(event.reason):
         return "not_a_dead_target_reason"
     # registered_at has whole seconds: prune only when the registration surely came before the 410.
     timestamp = event.provider_timestamp_ms
-    if event.reason in TIMESTAMPED and timestamp is not None and (device.registered_at + 1) * 1000 > timestamp:
+    if rules.dated(event.reason) and timestamp is not None and (device.registered_at + 1) * 1000 > timestamp:
         return "registered_after_provider_timestamp"
     return "pruned"
 
@@ -107,3 +100,12 @@ def _notify(event: FeedbackEvent, token: str | None) -> None:
 def handle_record(record: SQSRecord) -> None:
     """One SQS record of the feedback queue; raising marks just this record as failed."""
     apply(FeedbackEvent.model_validate_json(record.body))
+
+
+# A page cursor as the API accepts it (the sort key of a page's last record, or empty).
+CURSOR_PATTERN = feedback_store.CURSOR_PATTERN
+
+
+def list_since(app_id: str, since: int, limit: int, cursor: str | None) -> tuple[list[dict[str, Any]], str | None]:
+    """The app's feedback records observed since ``since`` (epoch seconds), a page at a time, oldest first."""
+    return feedback_store.list_since(app_id, since, limit, cursor)

@@ -5,9 +5,18 @@ from dataclasses import dataclass
 
 from push_core import limits
 from push_core.config import get_settings
-from push_core.errors import NotFound, UnprocessableEntity
+from push_core.errors import Conflict, NotFound, UnprocessableEntity
 from push_core.identifiers import is_sortable_id, new_sortable_id
-from push_core.models import ALL_DEVICES_TOPIC, MessageContent, Platform, Publication, Target, epoch_seconds, utc_now
+from push_core.models import (
+    ALL_DEVICES_TOPIC,
+    MessageContent,
+    Platform,
+    Publication,
+    Receipt,
+    Target,
+    epoch_seconds,
+    utc_now,
+)
 from push_core.pipeline.jobs import ExpandJob, send_jobs
 from push_core.providers.apns.payload import build_request
 from push_core.providers.contract import PushMessage
@@ -17,6 +26,7 @@ from push_core.providers.webpush.encryption import MAX_PLAINTEXT_BYTES
 from push_core.providers.webpush.payload import render_payload
 from push_core.storage import devices as device_store
 from push_core.storage import publications as publication_store
+from push_core.storage import receipts as receipt_store
 
 DAY_SECONDS = 86_400
 # The platforms whose payloads have a byte limit; a topic may hold devices of any of them.
@@ -129,3 +139,11 @@ def get_publication(app_id: str, publication_id: str) -> Publication:
     if publication is None:
         raise NotFound("No such message.", code="message_not_found")
     return publication
+
+
+def list_receipts(app_id: str, publication_id: str, cursor: str | None, limit: int) -> tuple[list[Receipt], str | None]:
+    """A page of the publication's receipts; Conflict when it was published without ``receipts: true``."""
+    publication = get_publication(app_id, publication_id)
+    if not publication.content.receipts:
+        raise Conflict("This message was published without receipts: true.", code="receipts_not_kept")
+    return receipt_store.page(app_id, publication_id, cursor, limit)

@@ -120,3 +120,12 @@ class Provider(Protocol):
     async def close(self) -> None:
         """Release connections (the provider is being replaced or the process ends)."""
         ...
+
+
+def dead_reasons(table: Mapping[str, ErrorMeaning]) -> frozenset[str]:
+    """The documented reasons of an error table that prove a target dead: the ones feedback prunes for.
+
+    An undocumented answer that only looks dead (a 410 with an unknown reason) fails the target but
+    never prunes it.
+    """
+    return frozenset(reason for reason, meaning in table.items() if meaning.kind is InvalidTarget)

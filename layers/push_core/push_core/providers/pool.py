@@ -9,20 +9,11 @@ from dataclasses import dataclass
 
 from push_core import credentials
 from push_core.config import Settings
-from push_core.credentials import (
-    AnyCredentials,
-    ApnsCredentials,
-    FcmCredentials,
-    WebhookCredentials,
-    WebPushCredentials,
-)
+from push_core.credentials import AnyCredentials
 from push_core.models import Platform
 from push_core.providers.apns.auth import ProviderTokenStore
-from push_core.providers.apns.provider import ApnsProvider
 from push_core.providers.contract import Provider
-from push_core.providers.fcm.provider import FcmProvider
-from push_core.providers.webhook.provider import WebhookProvider
-from push_core.providers.webpush.provider import WebPushProvider
+from push_core.providers.platforms import rules_for
 
 
 @dataclass
@@ -32,40 +23,10 @@ class _Entry:
 
 
 def build_provider(creds: AnyCredentials, settings: Settings, token_store: ProviderTokenStore | None) -> Provider:
-    """The provider for one app's credentials, pointed at the configured base URLs."""
-    match creds:
-        case ApnsCredentials():
-            return ApnsProvider(
-                creds,
-                production_url=settings.apns_production_url,
-                sandbox_url=settings.apns_sandbox_url,
-                ca_bundle=settings.provider_ca_bundle,
-                token_store=token_store,
-                max_in_flight=settings.max_in_flight,
-                request_timeout_s=settings.provider_timeout_s,
-            )
-        case FcmCredentials():
-            return FcmProvider(
-                creds,
-                base_url=settings.fcm_url,
-                ca_bundle=settings.provider_ca_bundle,
-                max_in_flight=settings.max_in_flight,
-                request_timeout_s=settings.provider_timeout_s,
-                allow_loopback=settings.allow_loopback_targets,
-            )
-        case WebPushCredentials():
-            return WebPushProvider(
-                creds,
-                allowed_hosts=settings.webpush_allowed_hosts,
-                allow_loopback=settings.allow_loopback_targets,
-                ca_bundle=settings.provider_ca_bundle,
-                max_in_flight=settings.max_in_flight,
-                request_timeout_s=settings.provider_timeout_s,
-            )
-        case WebhookCredentials():
-            return WebhookProvider(
-                creds, allow_loopback=settings.allow_loopback_targets, ca_bundle=settings.provider_ca_bundle
-            )
+    """The provider for one app's credentials, built by its platform's package."""
+    rules = rules_for(Platform(creds.platform))
+    assert rules is not None, f"no provider package for {creds.platform}"  # credentials exist only for them
+    return rules.build(creds, settings, token_store)
 
 
 class ProviderPool:

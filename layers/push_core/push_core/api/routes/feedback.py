@@ -9,7 +9,7 @@ from push_core import auth
 from push_core.api.dependencies import CallerDep
 from push_core.api.resolver import AUTHENTICATED, answers
 from push_core.api.schemas import FeedbackList, FeedbackOut
-from push_core.storage import feedback as feedback_store
+from push_core.pipeline import feedback
 
 router = APIGatewayHttpRouter()
 
@@ -27,9 +27,9 @@ def list_feedback(
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     cursor: Annotated[
         str | None,
-        Query(max_length=200, pattern=feedback_store.CURSOR_PATTERN, description="The `cursor` of the last page"),
+        Query(max_length=200, pattern=feedback.CURSOR_PATTERN, description="The `cursor` of the last page"),
     ] = None,
 ) -> FeedbackList:
     app_id = auth.require_app_role(caller, "secret")
-    items, next_cursor = feedback_store.list_since(app_id, since, limit, cursor)
+    items, next_cursor = feedback.list_since(app_id, since, limit, cursor)
     return FeedbackList(feedback=[FeedbackOut.model_validate(item) for item in items], cursor=next_cursor)

@@ -10,9 +10,7 @@ from push_core import auth, idempotency
 from push_core.api.dependencies import CallerDep
 from push_core.api.resolver import AUTHENTICATED, answers
 from push_core.api.schemas import PublicationAccepted, PublicationOut, PublishRequest, ReceiptList
-from push_core.errors import Conflict
 from push_core.pipeline import publish as publish_stage
-from push_core.storage import receipts as receipt_store
 
 router = APIGatewayHttpRouter()
 _TAGS = ["messages"]
@@ -60,10 +58,7 @@ def list_receipts(
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> ReceiptList:
     app_id = auth.require_app_role(caller, "secret")
-    publication = publish_stage.get_publication(app_id, message_id)
-    if not publication.content.receipts:
-        raise Conflict("This message was published without receipts: true.", code="receipts_not_kept")
-    receipts, next_cursor = receipt_store.page(app_id, message_id, cursor, limit)
+    receipts, next_cursor = publish_stage.list_receipts(app_id, message_id, cursor, limit)
     return ReceiptList(receipts=receipts, cursor=next_cursor)
 
 

@@ -45,6 +45,11 @@ APNS_ERRORS: dict[str, ErrorMeaning] = {
 }
 
 
+# The dead reasons that come with the time APNs learned the token was dead: a device registered again
+# after that time is alive (feedback compares).
+TIMESTAMPED_REASONS = frozenset({"Unregistered", "ExpiredToken"})
+
+
 def fallback_for_status(status: int) -> ErrorMeaning:
     """The meaning of an undocumented reason, by HTTP status."""
     if status == 429 or status >= 500:

@@ -4,6 +4,7 @@ import asyncio
 import json
 from collections.abc import Sequence
 
+from push_core.config import Settings
 from push_core.credentials import ApnsCredentials
 from push_core.http2 import Http2Client, RequestTemplate, Response
 from push_core.models import Target
@@ -118,3 +119,16 @@ class ApnsProvider:
     async def close(self) -> None:
         """Close both connections (GOAWAY)."""
         await asyncio.gather(*(client.close() for client in self._clients.values()))
+
+
+def build(creds: ApnsCredentials, settings: Settings, token_store: ProviderTokenStore | None) -> ApnsProvider:
+    """The provider for one app's APNs credentials, pointed at the deployment's base URLs."""
+    return ApnsProvider(
+        creds,
+        production_url=settings.apns_production_url,
+        sandbox_url=settings.apns_sandbox_url,
+        ca_bundle=settings.provider_ca_bundle,
+        token_store=token_store,
+        max_in_flight=settings.max_in_flight,
+        request_timeout_s=settings.provider_timeout_s,
+    )

@@ -4,6 +4,7 @@ import asyncio
 import json
 from collections.abc import Sequence
 
+from push_core.config import Settings
 from push_core.credentials import FcmCredentials
 from push_core.http2 import Http2Client, RequestTemplate, Response
 from push_core.models import Target
@@ -114,3 +115,15 @@ def _message_name(response: Response) -> str | None:
     except ValueError:
         return None
     return str(name) if name else None
+
+
+def build(creds: FcmCredentials, settings: Settings, token_store: object = None) -> FcmProvider:
+    """The provider for one app's FCM service account, pointed at the deployment's base URL."""
+    return FcmProvider(
+        creds,
+        base_url=settings.fcm_url,
+        ca_bundle=settings.provider_ca_bundle,
+        max_in_flight=settings.max_in_flight,
+        request_timeout_s=settings.provider_timeout_s,
+        allow_loopback=settings.allow_loopback_targets,
+    )

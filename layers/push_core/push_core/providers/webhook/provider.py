@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 import requests
 
+from push_core.config import Settings
 from push_core.credentials import WebhookCredentials
 from push_core.models import Target
 from push_core.providers.contract import (
@@ -110,3 +111,8 @@ class WebhookProvider:
     async def close(self) -> None:
         """Release pooled connections."""
         self._session.close()
+
+
+def build(creds: WebhookCredentials, settings: Settings, token_store: object = None) -> WebhookProvider:
+    """The provider for one app's webhook signing secret."""
+    return WebhookProvider(creds, allow_loopback=settings.allow_loopback_targets, ca_bundle=settings.provider_ca_bundle)

@@ -8,6 +8,7 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from urllib.parse import urlsplit
 
+from push_core.config import Settings
 from push_core.credentials import WebPushCredentials
 from push_core.http2 import ConnectError, Http2Client, RequestTemplate, Response
 from push_core.models import Target
@@ -159,3 +160,15 @@ class WebPushProvider:
     async def close(self) -> None:
         """Close every push-service connection."""
         await asyncio.gather(*(client.close() for client in self._clients.values()))
+
+
+def build(creds: WebPushCredentials, settings: Settings, token_store: object = None) -> WebPushProvider:
+    """The provider for one app's VAPID key, allowed the deployment's push-service hosts."""
+    return WebPushProvider(
+        creds,
+        allowed_hosts=settings.webpush_allowed_hosts,
+        allow_loopback=settings.allow_loopback_targets,
+        ca_bundle=settings.provider_ca_bundle,
+        max_in_flight=settings.max_in_flight,
+        request_timeout_s=settings.provider_timeout_s,
+    )
