@@ -96,7 +96,7 @@ def pushlane(config: Config, platform: str) -> dict[str, Any]:
         ]
     service = DeliveryService(ProviderPool(settings, token_store=InMemoryTokenStore(), load=lambda _app, _p: creds))
     message = InboxMessage(
-        message_id="01JD0000000000000000000MSG",
+        publication_id="01JD0000000000000000000MSG",
         content=MessageContent(title=TITLE, body=BODY, importance=4, data={"basket": "42"}),
         created_at=0,
     )

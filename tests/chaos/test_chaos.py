@@ -359,7 +359,7 @@ def test_every_message_is_delivered_once_through_faults_kills_and_duplicates(
                 credential_ok = token in owner and data["project"] == owner[token][0]["project"]
             else:
                 token = data["endpoint"]
-                publication = json.loads(data["plaintext"] or "{}").get("id")
+                publication = json.loads(data["plaintext"] or "{}").get("pushlane_id")
                 credential_ok = token in owner
             app_of_publication = publications.get(publication or "")
             if not credential_ok or app_of_publication is None or app_of_publication is not owner[token][0]:

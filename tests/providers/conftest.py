@@ -20,7 +20,7 @@ def run(coroutine: Coroutine[Any, Any, T]) -> T:
 
 def message(**content: Any) -> PushMessage:
     fields: dict[str, Any] = {"title": "Hello", "body": "World", **content}
-    return PushMessage(message_id="01JD0000000000000000000MSG", content=MessageContent.model_validate(fields))
+    return PushMessage(publication_id="01JD0000000000000000000MSG", content=MessageContent.model_validate(fields))
 
 
 def target(platform: Platform, token: str, **push: str) -> Target:

@@ -32,7 +32,7 @@ def test_delivered_notification_carries_every_header_the_payload_and_a_valid_jwt
     from push_core.models import InboxMessage
     from push_core.pipeline.send import push_message
 
-    push = push_message(InboxMessage(message_id=msg.message_id, content=msg.content, created_at=0))
+    push = push_message(InboxMessage(publication_id=msg.publication_id, content=msg.content, created_at=0))
     [outcome] = _send(provider, [target(Platform.APNS, "a1" * 32)], push)
 
     assert isinstance(outcome, Delivered)

@@ -32,7 +32,7 @@ def test_delivered_message_has_notification_string_data_and_android_block(fcm: F
     assert sent["data"] == {
         "count": "3",
         "kind": "order",
-        "pushlane_id": msg.message_id,
+        "pushlane_id": msg.publication_id,
         "link": "https://shop.example/o/3",
     }
     assert sent["android"]["priority"] == "HIGH"
@@ -75,7 +75,7 @@ def test_quota_and_server_errors_are_transient_and_third_party_auth_is_rejected(
 def test_a_malformed_data_override_is_rejected_not_pruned(fcm: FcmEmulator):
     bad = message()
     bad = type(bad)(
-        message_id=bad.message_id, content=bad.content, overrides={"fcm": {"android": {"priority": "URGENT"}}}
+        publication_id=bad.publication_id, content=bad.content, overrides={"fcm": {"android": {"priority": "URGENT"}}}
     )
     [outcome] = _send(_provider(fcm), [target(Platform.FCM, TOKEN)], bad)
     assert outcome == Rejected("INVALID_ARGUMENT")

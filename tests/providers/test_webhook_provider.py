@@ -22,7 +22,7 @@ def test_webhook_receives_signed_json_it_can_verify(webhooks: WebhookEmulator):
     assert entry.data["signature"]["verified"] is True
     body = entry.data["body"]
     assert (body["title"], body["body"], body["data"]) == ("Hello", "World", {"a": 1})
-    assert entry.data["headers"]["pushlane-message-id"] == body["id"]
+    assert entry.data["headers"]["pushlane-message-id"] == body["pushlane_id"]
 
 
 def test_a_wrong_secret_is_refused_by_the_receiver(webhooks: WebhookEmulator):

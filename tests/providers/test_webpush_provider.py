@@ -34,13 +34,13 @@ def _subscriber(webpush: WebPushEmulator, server_key: str | None = None) -> Targ
 def test_the_push_service_decrypts_exactly_what_the_browser_would_show(webpush: WebPushEmulator):
     provider, public = _provider(webpush)
     msg = message(importance=5, data={"room": "42"}, link="https://chat.example/42", collapse_key="room-42")
-    msg = type(msg)(message_id=msg.message_id, content=msg.content, ttl_s=120, collapse_key="room-42")
+    msg = type(msg)(publication_id=msg.publication_id, content=msg.content, ttl_s=120, collapse_key="room-42")
     [outcome] = _send(provider, [_subscriber(webpush, public)], msg)
 
     assert isinstance(outcome, Delivered)
     [entry] = webpush.ledger.delivered()
     assert json.loads(entry.data["plaintext"]) == {
-        "id": msg.message_id,
+        "pushlane_id": msg.publication_id,
         "title": "Hello",
         "body": "World",
         "link": "https://chat.example/42",

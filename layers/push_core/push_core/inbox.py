@@ -28,19 +28,19 @@ def poll(app_id: str, device_id: str, after: str | None, limit: int, wait_second
         if messages or remaining <= 0:
             break
         time.sleep(min(_LONG_POLL_INTERVAL_S, remaining))
-    return PollResult(messages=messages, cursor=messages[-1].message_id if messages else after)
+    return PollResult(messages=messages, cursor=messages[-1].publication_id if messages else after)
 
 
-def confirm(app_id: str, device_id: str, message_ids: list[str], up_to: str | None) -> int:
+def confirm(app_id: str, device_id: str, publication_ids: list[str], up_to: str | None) -> int:
     """Confirm messages (and everything up to `up_to`); returns how many were pending and now are not."""
-    wanted = list(dict.fromkeys(message_ids))
+    wanted = list(dict.fromkeys(publication_ids))
     if up_to is not None:
-        wanted += [m for m in inbox_store.message_ids_up_to(app_id, device_id, up_to) if m not in wanted]
+        wanted += [m for m in inbox_store.publication_ids_up_to(app_id, device_id, up_to) if m not in wanted]
     per_publication: Counter[str] = Counter()
-    for message_id in wanted:
+    for publication_id in wanted:
         # Only a delete that removed something counts, so a repeated confirm never double-counts.
-        if inbox_store.remove_message(app_id, device_id, message_id):
-            per_publication[message_id] += 1
+        if inbox_store.remove_message(app_id, device_id, publication_id):
+            per_publication[publication_id] += 1
     for publication_id, count in per_publication.items():
         publication_store.add_confirmations(app_id, publication_id, count)
     return sum(per_publication.values())

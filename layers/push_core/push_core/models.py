@@ -123,7 +123,7 @@ class Receipt(Record):
 class InboxMessage(Record):
     """A message waiting in a device's inbox until the device confirms it."""
 
-    message_id: str
+    publication_id: str
     content: MessageContent
     created_at: int
 

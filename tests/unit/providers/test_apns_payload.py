@@ -9,7 +9,7 @@ from push_core.providers.contract import PushMessage
 
 def _message(**content: object) -> PushMessage:
     fields: dict[str, object] = {"body": "hello", **content}
-    return PushMessage(message_id="01JD0000000000000000000MSG", content=MessageContent.model_validate(fields))
+    return PushMessage(publication_id="01JD0000000000000000000MSG", content=MessageContent.model_validate(fields))
 
 
 def test_alert_payload_and_headers_follow_importance():
@@ -36,7 +36,7 @@ def test_low_importance_is_passive_with_priority_five():
 
 
 def test_silent_push_is_background_content_available():
-    message = PushMessage(message_id="m", content=MessageContent(body="x"), silent=True)
+    message = PushMessage(publication_id="m", content=MessageContent(body="x"), silent=True)
     request = build_request(message, "com.app")
     assert json.loads(request.payload)["aps"] == {"content-available": 1}
     assert dict(request.headers)["apns-push-type"] == "background"
@@ -44,16 +44,16 @@ def test_silent_push_is_background_content_available():
 
 
 def test_ttl_and_collapse_key_become_expiration_and_collapse_id():
-    message = PushMessage(message_id="m", content=MessageContent(body="x"), ttl_s=60, collapse_key="score")
+    message = PushMessage(publication_id="m", content=MessageContent(body="x"), ttl_s=60, collapse_key="score")
     headers = dict(build_request(message, "com.app", now=1_000).headers)
     assert headers["apns-expiration"] == "1060"
     assert headers["apns-collapse-id"] == "score"
-    now_or_never = PushMessage(message_id="m", content=MessageContent(body="x"), ttl_s=0)
+    now_or_never = PushMessage(publication_id="m", content=MessageContent(body="x"), ttl_s=0)
     assert dict(build_request(now_or_never, "com.app").headers)["apns-expiration"] == "0"
 
 
 def test_collapse_id_over_64_bytes_is_refused_before_sending():
-    message = PushMessage(message_id="m", content=MessageContent(body="x"), collapse_key="é" * 33)
+    message = PushMessage(publication_id="m", content=MessageContent(body="x"), collapse_key="é" * 33)
     with pytest.raises(PayloadError) as refused:
         build_request(message, "com.app")
     assert refused.value.reason == "BadCollapseId"
@@ -74,7 +74,7 @@ def test_oversized_payload_is_refused_or_trimmed_on_a_character_boundary():
 
 def test_voip_pushes_get_the_larger_limit_and_voip_topic():
     message = PushMessage(
-        message_id="m",
+        publication_id="m",
         content=MessageContent(body="x" * 4500),
         overrides={"apns": {"headers": {"apns-push-type": "voip"}}},
     )
@@ -85,11 +85,11 @@ def test_voip_pushes_get_the_larger_limit_and_voip_topic():
 
 def test_overrides_merge_into_aps_and_unknown_push_types_are_refused():
     message = PushMessage(
-        message_id="m", content=MessageContent(body="x"), overrides={"apns": {"payload": {"aps": {"badge": 3}}}}
+        publication_id="m", content=MessageContent(body="x"), overrides={"apns": {"payload": {"aps": {"badge": 3}}}}
     )
     assert json.loads(build_request(message, "t").payload)["aps"]["badge"] == 3
     bad = PushMessage(
-        message_id="m", content=MessageContent(body="x"), overrides={"apns": {"headers": {"apns-push-type": "fax"}}}
+        publication_id="m", content=MessageContent(body="x"), overrides={"apns": {"headers": {"apns-push-type": "fax"}}}
     )
     with pytest.raises(PayloadError) as refused:
         build_request(bad, "t")

@@ -7,7 +7,7 @@ from push_core.providers.fcm.message import build_body, data_strings
 
 def test_body_for_each_token_is_the_same_document_with_its_token():
     message = PushMessage(
-        message_id="m1",
+        publication_id="m1",
         content=MessageContent(title="T", body="B", importance=5, data={"n": 1, "s": "x"}, link="https://a.example"),
         ttl_s=30,
         collapse_key="c",
@@ -22,7 +22,7 @@ def test_body_for_each_token_is_the_same_document_with_its_token():
 
 
 def test_silent_messages_are_data_only_and_background_on_ios():
-    body = build_body(PushMessage(message_id="m", content=MessageContent(body="B"), silent=True))
+    body = build_body(PushMessage(publication_id="m", content=MessageContent(body="B"), silent=True))
     document = json.loads(body.for_token("t"))["message"]
     assert "notification" not in document
     assert document["apns"]["payload"]["aps"] == {"content-available": 1}
@@ -34,7 +34,7 @@ def test_data_values_become_strings():
 
 def test_overrides_merge_into_the_message():
     message = PushMessage(
-        message_id="m",
+        publication_id="m",
         content=MessageContent(body="B"),
         overrides={"fcm": {"android": {"restricted_package_name": "p"}}},
     )

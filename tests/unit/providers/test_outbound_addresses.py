@@ -132,7 +132,7 @@ def dialled(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, int, str | None]
 
 
 def _message() -> PushMessage:
-    return PushMessage(message_id="01JD0000000000000000000MSG", content=MessageContent(title="Hello", body="World"))
+    return PushMessage(publication_id="01JD0000000000000000000MSG", content=MessageContent(title="Hello", body="World"))
 
 
 def _webhook(resolver: StubResolver) -> list[Any]:

@@ -70,7 +70,7 @@ datas = st.one_of(
 )
 messages = st.builds(
     lambda title, body, data, importance: PushMessage(
-        message_id=MESSAGE_ID,
+        publication_id=MESSAGE_ID,
         content=MessageContent(title=title, body=body, data=data, importance=importance),
     ),
     titles,

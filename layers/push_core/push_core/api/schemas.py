@@ -398,7 +398,7 @@ class MessageOut(BaseModel):
     def of(cls, message: InboxMessage) -> Self:
         c = message.content
         return cls(
-            id=message.message_id,
+            id=message.publication_id,
             title=c.title,
             body=c.body,
             link=c.link,

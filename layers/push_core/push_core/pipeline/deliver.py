@@ -233,7 +233,7 @@ class BatchDelivery:
         sending, holding.granted = part[: holding.granted], max(0, holding.granted - len(part))
         report = self.sender.deliver(
             job.app_id,
-            InboxMessage(message_id=job.publication_id, content=job.content, created_at=job.created_at),
+            InboxMessage(publication_id=job.publication_id, content=job.content, created_at=job.created_at),
             sending,
             inbox_expires_at=holding.now + self.rules.inbox_ttl_days * DAY_SECONDS,
             final_attempt=job.attempt + 1 >= self.rules.max_attempts,

@@ -83,13 +83,13 @@ def _excess_bytes(platform: Platform, message: PushMessage) -> int:
     return 0
 
 
-def check_payload_fits(message_id: str, content: MessageContent, platforms: Collection[Platform]) -> None:
+def check_payload_fits(publication_id: str, content: MessageContent, platforms: Collection[Platform]) -> None:
     """UnprocessableEntity when a platform cannot carry the message even with its title and body trimmed away.
 
     A long title or body is trimmed at delivery; data and overrides never are, so when they alone are too big
     for a platform the publication is refused here, before anything is stored or queued.
     """
-    message = PushMessage(message_id=message_id, content=content, overrides=content.overrides)
+    message = PushMessage(publication_id=publication_id, content=content, overrides=content.overrides)
     excess = {platform: _excess_bytes(platform, message) for platform in LIMITED_PLATFORMS if platform in platforms}
     over = ", ".join(f"{platform.value} by {count} bytes" for platform, count in excess.items() if count > 0)
     if over:

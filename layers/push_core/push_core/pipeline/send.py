@@ -82,7 +82,7 @@ def push_message(message: InboxMessage, *, silent: bool = False) -> PushMessage:
     """The provider view of a stored message."""
     content = message.content
     return PushMessage(
-        message_id=message.message_id,
+        publication_id=message.publication_id,
         content=content,
         ttl_s=content.ttl,
         collapse_key=content.collapse_key,

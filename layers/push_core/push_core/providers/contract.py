@@ -99,7 +99,7 @@ def outcome_for_status(table: Mapping[str, ErrorMeaning], status: int, retry_aft
 class PushMessage:
     """A message as providers see it: the publisher's content and the options every platform maps."""
 
-    message_id: str
+    publication_id: str
     content: MessageContent
     # Seconds the provider should keep trying; 0 = deliver now or never. None = provider default.
     ttl_s: int | None = None

@@ -6,7 +6,7 @@ from boto3.dynamodb.conditions import Key
 from botocore.exceptions import ClientError
 
 from push_core.models import InboxMessage, MessageContent
-from push_core.storage.keys import INBOX_END, INBOX_PREFIX, device_pk, inbox_sk, message_id_of
+from push_core.storage.keys import INBOX_END, INBOX_PREFIX, device_pk, inbox_sk, publication_id_of
 from push_core.storage.table import dynamodb_table
 
 
@@ -18,7 +18,7 @@ def write_messages(app_id: str, device_ids: list[str], message: InboxMessage, ex
             batch.put_item(
                 Item={
                     "pk": device_pk(app_id, device_id),
-                    "sk": inbox_sk(message.message_id),
+                    "sk": inbox_sk(message.publication_id),
                     "content": content,
                     "created_at": message.created_at,
                     "expires_at": expires_at,
@@ -28,7 +28,7 @@ def write_messages(app_id: str, device_ids: list[str], message: InboxMessage, ex
 
 def _message_from_item(item: dict[str, Any]) -> InboxMessage:
     return InboxMessage(
-        message_id=message_id_of(str(item["sk"])),
+        publication_id=publication_id_of(str(item["sk"])),
         content=MessageContent.model_validate_json(str(item["content"])),
         created_at=int(item["created_at"]),
     )
@@ -44,7 +44,7 @@ def pending_messages(app_id: str, device_id: str, after: str | None, limit: int)
     return [_message_from_item(item) for item in page["Items"]]
 
 
-def message_ids_up_to(app_id: str, device_id: str, up_to: str) -> list[str]:
+def publication_ids_up_to(app_id: str, device_id: str, up_to: str) -> list[str]:
     """Ids of pending messages with id <= up_to."""
     pk = device_pk(app_id, device_id)
     ids: list[str] = []
@@ -55,17 +55,17 @@ def message_ids_up_to(app_id: str, device_id: str, up_to: str) -> list[str]:
     }
     while True:
         page = dynamodb_table().query(**kwargs)
-        ids.extend(message_id_of(str(item["sk"])) for item in page["Items"])
+        ids.extend(publication_id_of(str(item["sk"])) for item in page["Items"])
         if "LastEvaluatedKey" not in page:
             return ids
         kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
 
-def remove_message(app_id: str, device_id: str, message_id: str) -> bool:
+def remove_message(app_id: str, device_id: str, publication_id: str) -> bool:
     """Delete one inbox item; False when it was not there (unknown or already confirmed)."""
     try:
         dynamodb_table().delete_item(
-            Key={"pk": device_pk(app_id, device_id), "sk": inbox_sk(message_id)},
+            Key={"pk": device_pk(app_id, device_id), "sk": inbox_sk(publication_id)},
             ConditionExpression="attribute_exists(pk)",
         )
     except ClientError as error:

@@ -106,12 +106,12 @@ def topic_of(subscription_key: str) -> str:
     return subscription_key.removeprefix(SUBSCRIPTION_PREFIX)
 
 
-def inbox_sk(message_id: str) -> str:
+def inbox_sk(publication_id: str) -> str:
     """A message in a device's inbox, under device_pk; message ids sort by time, so the inbox does too."""
-    return f"MSG#{message_id}"
+    return f"MSG#{publication_id}"
 
 
-def message_id_of(inbox_key: str) -> str:
+def publication_id_of(inbox_key: str) -> str:
     return inbox_key.removeprefix(INBOX_PREFIX)
 
 

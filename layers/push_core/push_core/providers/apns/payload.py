@@ -63,7 +63,7 @@ def _payload_document(message: PushMessage) -> dict[str, Any]:
     document: dict[str, Any] = {k: v for k, v in (content.data or {}).items() if k != "aps"}
     if content.link:
         document["link"] = content.link
-    document["pushlane_id"] = message.message_id
+    document["pushlane_id"] = message.publication_id
     document["aps"] = aps
     override = (message.overrides or {}).get("apns", {}).get("payload")
     return _deep_merge(document, override) if isinstance(override, dict) else document

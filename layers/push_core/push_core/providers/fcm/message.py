@@ -75,7 +75,7 @@ def build_body(message: PushMessage) -> FcmBody:
     """
     content = message.content
     data = data_strings(content.data)
-    data["pushlane_id"] = message.message_id
+    data["pushlane_id"] = message.publication_id
     if content.link:
         data["link"] = content.link
     high = content.importance >= 4 or message.silent

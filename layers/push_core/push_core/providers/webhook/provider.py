@@ -44,7 +44,7 @@ def render_body(target: Target, message: PushMessage, sent_at: int) -> bytes:
     """The JSON a webhook receives."""
     content = message.content
     document = {
-        "id": message.message_id,
+        "pushlane_id": message.publication_id,
         "device_id": target.device_id,
         "title": content.title,
         "body": content.body,
@@ -90,7 +90,7 @@ class WebhookProvider:
             "Content-Type": "application/json",
             "User-Agent": "pushlane-webhook/1",
             SIGNATURE_HEADER: sign(self._secret, body, now),
-            "Pushlane-Message-Id": message.message_id,
+            "Pushlane-Message-Id": message.publication_id,
         }
         try:
             response = self._session.post(

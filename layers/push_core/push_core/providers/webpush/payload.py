@@ -20,7 +20,7 @@ def render_payload(message: PushMessage) -> bytes:
     """
     content = message.content
     document = {
-        "id": message.message_id,
+        "pushlane_id": message.publication_id,
         "title": content.title,
         "body": content.body,
         "link": content.link,
