@@ -188,3 +188,25 @@ def test_no_route_touches_storage():
         for module, path in routes.items()
     }
     assert {module: names for module, names in touching.items() if names} == {}
+
+
+def test_the_architecture_document_names_every_queue_message_and_its_fields():
+    from pydantic import BaseModel
+
+    from push_core.pipeline import jobs
+
+    document = (REPO / "docs" / "ARCHITECTURE.md").read_text()
+    kinds = [  # every message model defined in jobs.py, but the shared base
+        kind
+        for kind in vars(jobs).values()
+        if isinstance(kind, type) and issubclass(kind, BaseModel) and kind.__module__ == jobs.__name__
+        if kind is not jobs.Job
+    ]
+    assert {kind.__name__ for kind in kinds} >= {"ExpandJob", "DeliveryJob", "PurgeAppJob", "FeedbackEvent"}
+    missing = sorted(
+        f"{kind.__name__}.{name}"
+        for kind in kinds
+        for name in [kind.__name__, *kind.model_fields]
+        if f"`{name}`" not in document
+    )
+    assert missing == []
