@@ -45,12 +45,14 @@ def _measure(run: Callable[[], Counter[str]]) -> dict[str, Any]:
 def pushlane(config: Config, platform: str) -> dict[str, Any]:
     """pushlane's DeliveryService.deliver over pages, exactly as the fan-out calls it."""
     from push_core.config import Settings
-    from push_core.credentials import ApnsCredentials, FcmCredentials, WebPushCredentials
     from push_core.models import InboxMessage, MessageContent, Platform, Target
     from push_core.pipeline.send import DeliveryService
     from push_core.providers.apns.auth import InMemoryTokenStore
+    from push_core.providers.apns.credentials import ApnsCredentials
+    from push_core.providers.fcm.credentials import FcmCredentials
     from push_core.providers.fcm.oauth import ServiceAccount
     from push_core.providers.pool import ProviderPool
+    from push_core.providers.webpush.credentials import WebPushCredentials
 
     settings = Settings(
         table_name="unused",

@@ -46,6 +46,7 @@ from local_stack.template import load_sam_app
 from push_core import assembly
 from push_core.auth import new_admin_key
 from push_core.config import get_settings
+from push_core.credentials import load as load_credentials
 from push_core.identifiers import new_sortable_id
 from push_core.models import ALL_DEVICES_TOPIC, DeviceRecord, InboxMessage, Platform, Target
 from push_core.observability import logger as push_logger
@@ -296,7 +297,9 @@ def test_every_message_is_delivered_once_through_faults_kills_and_duplicates(
             environment = threading.local()
 
             def new_container() -> None:
-                environment.service = DeliveryService(ProviderPool(get_settings(), token_store=DynamoTokenStore()))
+                environment.service = DeliveryService(
+                    ProviderPool(get_settings(), token_store=DynamoTokenStore(), load=load_credentials)
+                )
 
             pipeline_parts.enter_context(assembly.replaced(clock=clock.seconds, sender=EnvironmentSender(environment)))
             driver = ChaosDriver(

@@ -4,9 +4,9 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 
 from emulators import ApnsEmulator
-from push_core.credentials import ApnsCredentials
 from push_core.models import Platform
 from push_core.providers.apns.auth import InMemoryTokenStore
+from push_core.providers.apns.credentials import ApnsCredentials
 from push_core.providers.apns.provider import ApnsProvider
 from push_core.providers.contract import Delivered, InvalidTarget, Rejected, Transient
 from tests.providers.conftest import KEY_ID, TEAM, TOPIC, message, run, target

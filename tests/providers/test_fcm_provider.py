@@ -1,7 +1,7 @@
 from emulators import FcmEmulator
-from push_core.credentials import FcmCredentials
 from push_core.models import Platform
 from push_core.providers.contract import Delivered, InvalidTarget, Rejected, Transient
+from push_core.providers.fcm.credentials import FcmCredentials
 from push_core.providers.fcm.oauth import ServiceAccount
 from push_core.providers.fcm.provider import FcmProvider
 from tests.providers.conftest import message, target

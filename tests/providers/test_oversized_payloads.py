@@ -5,13 +5,15 @@ InvalidTarget (which would prune a healthy device)."""
 import json
 
 from emulators import ApnsEmulator, FcmEmulator, WebPushEmulator
-from push_core.credentials import ApnsCredentials, FcmCredentials, WebPushCredentials
 from push_core.models import Platform, Target
 from push_core.providers.apns.auth import InMemoryTokenStore
+from push_core.providers.apns.credentials import ApnsCredentials
 from push_core.providers.apns.provider import ApnsProvider
 from push_core.providers.contract import Delivered, Rejected
+from push_core.providers.fcm.credentials import FcmCredentials
 from push_core.providers.fcm.oauth import ServiceAccount
 from push_core.providers.fcm.provider import FcmProvider
+from push_core.providers.webpush.credentials import WebPushCredentials
 from push_core.providers.webpush.encryption import MAX_PLAINTEXT_BYTES
 from push_core.providers.webpush.provider import WebPushProvider
 from push_core.providers.webpush.vapid import generate_vapid_key

@@ -1,8 +1,8 @@
 from emulators import WebhookEmulator
-from push_core.credentials import WebhookCredentials
 from push_core.models import Platform
 from push_core.providers.contract import Delivered, InvalidTarget, Rejected, Transient
 from push_core.providers.outbound_http import pinned_session
+from push_core.providers.webhook.credentials import WebhookCredentials
 from push_core.providers.webhook.provider import WebhookProvider
 from tests.fixtures.redirecting_server import redirecting_server
 from tests.fixtures.resolver import StubResolver

@@ -3,9 +3,9 @@ import json
 import pytest
 
 from emulators import WebPushEmulator
-from push_core.credentials import WebPushCredentials
 from push_core.models import Platform, Target
 from push_core.providers.contract import Delivered, InvalidTarget, Rejected, Transient
+from push_core.providers.webpush.credentials import WebPushCredentials
 from push_core.providers.webpush.provider import WebPushProvider
 from push_core.providers.webpush.vapid import generate_vapid_key
 from tests.providers.conftest import message

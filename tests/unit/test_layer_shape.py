@@ -210,3 +210,18 @@ def test_the_architecture_document_names_every_queue_message_and_its_fields():
         if f"`{name}`" not in document
     )
     assert missing == []
+
+
+def test_providers_touch_neither_storage_nor_the_credential_store():
+    """Providers get credentials and a token store handed in; the arrow runs from the layer to them only."""
+    modules = layer_modules()
+    reaching = {
+        module: sorted(
+            name
+            for name in imported(module, path, modules)
+            if name.startswith(f"{PACKAGE}.storage") or name == f"{PACKAGE}.credentials"
+        )
+        for module, path in modules.items()
+        if module.startswith(f"{PACKAGE}.providers")
+    }
+    assert {module: names for module, names in reaching.items() if names} == {}

@@ -3,20 +3,22 @@
 import json
 import ssl
 from functools import lru_cache
-from typing import TYPE_CHECKING, Annotated, Any, Literal, Self
+from typing import TYPE_CHECKING, Annotated, Any
 
 import boto3
 from aws_lambda_powertools.utilities import parameters
 from botocore.exceptions import ClientError
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
+from pydantic import Field, TypeAdapter, ValidationError
 
 from push_core.config import get_settings
 from push_core.errors import NotFound, UnprocessableEntity
 from push_core.models import Platform
-from push_core.providers.apns.auth import ApnsKeyError, load_signing_key
-from push_core.providers.fcm.oauth import ServiceAccount as FcmServiceAccount
-from push_core.providers.tls import client_certificate_context
+from push_core.providers.apns.auth import ApnsKeyError
+from push_core.providers.apns.credentials import ApnsCredentials
+from push_core.providers.fcm.credentials import FcmCredentials
+from push_core.providers.webhook.credentials import WebhookCredentials
 from push_core.providers.webhook.signature import new_webhook_secret
+from push_core.providers.webpush.credentials import WebPushCredentials
 from push_core.providers.webpush.vapid import VapidKeyError, VapidSigner, generate_vapid_key
 
 if TYPE_CHECKING:
@@ -24,67 +26,6 @@ if TYPE_CHECKING:
 
 # Secrets are read on every delivery batch; five minutes of caching keeps Secrets Manager calls (and cost) rare.
 SECRET_MAX_AGE_S = 300
-
-
-class Credentials(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class ApnsCredentials(Credentials):
-    """Token auth (team id, key id, .p8 key) or certificate auth (certificate and key PEM)."""
-
-    platform: Literal["apns"] = "apns"
-    topic: Annotated[str, Field(min_length=1, max_length=255, description="The app's bundle id (apns-topic)")]
-    team_id: Annotated[str, Field(pattern=r"^[A-Z0-9]{10}$")] | None = None
-    key_id: Annotated[str, Field(pattern=r"^[A-Z0-9]{10}$")] | None = None
-    private_key: Annotated[str, Field(description="The .p8 signing key, PEM")] | None = None
-    certificate: str | None = None
-    certificate_key: str | None = None
-
-    @model_validator(mode="after")
-    def _one_auth_method(self) -> Self:
-        token = (self.team_id, self.key_id, self.private_key)
-        cert = (self.certificate, self.certificate_key)
-        if all(token) == all(cert) or (any(token) and not all(token)) or (any(cert) and not all(cert)):
-            raise ValueError("give either team_id, key_id and private_key, or certificate and certificate_key")
-        return self
-
-    def summary(self) -> dict[str, Any]:
-        """What may be shown back: never the key."""
-        return {
-            "platform": "apns",
-            "topic": self.topic,
-            "team_id": self.team_id,
-            "key_id": self.key_id,
-            "auth": "token" if self.private_key else "certificate",
-        }
-
-
-class FcmCredentials(Credentials):
-    platform: Literal["fcm"] = "fcm"
-    service_account: FcmServiceAccount
-
-    def summary(self) -> dict[str, Any]:
-        account = self.service_account
-        return {"platform": "fcm", "project_id": account.project_id, "client_email": account.client_email}
-
-
-class WebPushCredentials(Credentials):
-    platform: Literal["webpush"] = "webpush"
-    subject: Annotated[str, Field(pattern=r"^(mailto:|https://).+")]
-    vapid_private_key: str
-    vapid_public_key: str
-
-    def summary(self) -> dict[str, Any]:
-        return {"platform": "webpush", "subject": self.subject, "vapid_public_key": self.vapid_public_key}
-
-
-class WebhookCredentials(Credentials):
-    platform: Literal["webhook"] = "webhook"
-    secret: str
-
-    def summary(self) -> dict[str, Any]:
-        return {"platform": "webhook", "secret_hint": self.secret[:10] + "…"}
 
 
 AnyCredentials = ApnsCredentials | FcmCredentials | WebPushCredentials | WebhookCredentials
@@ -146,12 +87,9 @@ def remove(app_id: str, platform: Platform) -> None:
 
 
 def _check_apns_auth(creds: ApnsCredentials) -> None:
-    """Parse the key or certificate with the very code that will sign or connect with it."""
+    """The key or certificate, parsed by the code that will use it, as a 422 when it does not parse."""
     try:
-        if creds.private_key is not None:
-            load_signing_key(creds.private_key)
-        elif creds.certificate is not None and creds.certificate_key is not None:
-            client_certificate_context(creds.certificate, creds.certificate_key)
+        creds.check_keys()
     except ApnsKeyError as error:
         raise UnprocessableEntity(f"{error}.", code="invalid_credentials") from error
     except (ssl.SSLError, ValueError) as error:

@@ -16,12 +16,13 @@ import urllib3.util.connection
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from push_core.credentials import WebhookCredentials, WebPushCredentials
 from push_core.models import MessageContent, Platform, Target
 from push_core.providers.contract import PushMessage, Rejected, Transient
 from push_core.providers.endpoints import EndpointNotAllowed, checked_addresses
 from push_core.providers.outbound_http import PinnedAddressAdapter
+from push_core.providers.webhook.credentials import WebhookCredentials
 from push_core.providers.webhook.provider import WebhookProvider
+from push_core.providers.webpush.credentials import WebPushCredentials
 from push_core.providers.webpush.provider import WebPushProvider
 from push_core.providers.webpush.vapid import generate_vapid_key
 from tests.fixtures.resolver import StubResolver

@@ -21,6 +21,7 @@ from push_core.models import (
     Publication,
     Receipt,
 )
+from push_core.providers.apns.credentials import APPLE_ID_PATTERN
 from push_core.registry import Registration
 
 MAX_DATA_BYTES = 4096
@@ -434,8 +435,8 @@ class ConfirmOut(BaseModel):
 class ApnsCredentialsIn(Body):
     platform: Literal["apns"]
     topic: Annotated[str, Field(min_length=1, max_length=255, description="The app's bundle id")]
-    team_id: Annotated[str, Field(pattern=r"^[A-Z0-9]{10}$")] | None = None
-    key_id: Annotated[str, Field(pattern=r"^[A-Z0-9]{10}$")] | None = None
+    team_id: Annotated[str, Field(pattern=APPLE_ID_PATTERN)] | None = None
+    key_id: Annotated[str, Field(pattern=APPLE_ID_PATTERN)] | None = None
     private_key: str | None = Field(default=None, description="The .p8 key (PEM) for token auth")
     certificate: str | None = Field(default=None, description="Certificate auth: the certificate, PEM")
     certificate_key: str | None = Field(default=None, description="Certificate auth: its private key, PEM")

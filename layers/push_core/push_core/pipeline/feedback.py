@@ -20,6 +20,7 @@ from push_core.pipeline.jobs import FeedbackEvent
 from push_core.providers.endpoints import EndpointNotAllowed, check_webhook_url
 from push_core.providers.outbound_http import pinned_session
 from push_core.providers.platforms import rules_for
+from push_core.providers.webhook.credentials import WebhookCredentials
 from push_core.providers.webhook.signature import SIGNATURE_HEADER, sign
 from push_core.storage import apps as app_store
 from push_core.storage import devices as device_store
@@ -76,7 +77,7 @@ def _notify(event: FeedbackEvent, token: str | None) -> None:
         {"type": "device.pruned", **event.model_dump(mode="json"), "token": token}, separators=(",", ":")
     ).encode()
     headers = {"Content-Type": "application/json", "User-Agent": "pushlane-feedback/1"}
-    if isinstance(secret, credentials.WebhookCredentials):
+    if isinstance(secret, WebhookCredentials):
         headers[SIGNATURE_HEADER] = sign(secret.secret, body, int(time.time()))
     # A failed notification must not undo or repeat the prune: the event stays listed at GET /v1/feedback.
     # The session resolves the name once and connects to the address it checked (a notification is rare:

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 
+from push_core import credentials
 from push_core.config import get_settings
 from push_core.models import InboxMessage, Platform, Receipt, ReceiptOutcome, Target
 from push_core.observability import logger
@@ -246,4 +247,4 @@ async def _nothing() -> None:
 @lru_cache(maxsize=1)
 def delivery_service() -> DeliveryService:
     """The container's delivery service (providers and their connections live as long as it does)."""
-    return DeliveryService(ProviderPool(get_settings(), token_store=DynamoTokenStore()))
+    return DeliveryService(ProviderPool(get_settings(), token_store=DynamoTokenStore(), load=credentials.load))

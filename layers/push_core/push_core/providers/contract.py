@@ -8,6 +8,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from pydantic import BaseModel, ConfigDict
+
 from push_core.models import MessageContent, Target
 
 
@@ -129,3 +131,15 @@ def dead_reasons(table: Mapping[str, ErrorMeaning]) -> frozenset[str]:
     never prunes it.
     """
     return frozenset(reason for reason, meaning in table.items() if meaning.kind is InvalidTarget)
+
+
+class ProviderCredentials(BaseModel):
+    """What one app gives pushlane to send through one platform; each provider package defines its own."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    platform: str  # each kind narrows it to its platform's name, the discriminator of stored credentials
+
+    def summary(self) -> dict[str, Any]:
+        """What may be shown back to the app: never a key or secret."""
+        raise NotImplementedError

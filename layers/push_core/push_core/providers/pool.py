@@ -7,22 +7,20 @@ invocations; a change of credentials builds a new provider (the old one is close
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from push_core import credentials
 from push_core.config import Settings
-from push_core.credentials import AnyCredentials
 from push_core.models import Platform
 from push_core.providers.apns.auth import ProviderTokenStore
-from push_core.providers.contract import Provider
+from push_core.providers.contract import Provider, ProviderCredentials
 from push_core.providers.platforms import rules_for
 
 
 @dataclass
 class _Entry:
-    credentials: AnyCredentials
+    credentials: ProviderCredentials
     provider: Provider
 
 
-def build_provider(creds: AnyCredentials, settings: Settings, token_store: ProviderTokenStore | None) -> Provider:
+def build_provider(creds: ProviderCredentials, settings: Settings, token_store: ProviderTokenStore | None) -> Provider:
     """The provider for one app's credentials, built by its platform's package."""
     rules = rules_for(Platform(creds.platform))
     assert rules is not None, f"no provider package for {creds.platform}"  # credentials exist only for them
@@ -37,7 +35,7 @@ class ProviderPool:
         settings: Settings,
         *,
         token_store: ProviderTokenStore | None = None,
-        load: Callable[[str, Platform], AnyCredentials | None] = credentials.load,
+        load: Callable[[str, Platform], ProviderCredentials | None],
     ) -> None:
         self._settings = settings
         self._token_store = token_store

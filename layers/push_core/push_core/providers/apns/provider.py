@@ -5,10 +5,10 @@ import json
 from collections.abc import Sequence
 
 from push_core.config import Settings
-from push_core.credentials import ApnsCredentials
 from push_core.http2 import Http2Client, RequestTemplate, Response
 from push_core.models import Target
 from push_core.providers.apns.auth import ApnsTokenSigner, ProviderTokenStore
+from push_core.providers.apns.credentials import ApnsCredentials
 from push_core.providers.apns.errors import APNS_ERRORS, fallback_for_status
 from push_core.providers.apns.payload import ApnsRequest, PayloadError, build_request
 from push_core.providers.contract import (

@@ -5,7 +5,6 @@ import json
 from collections.abc import Sequence
 
 from push_core.config import Settings
-from push_core.credentials import FcmCredentials
 from push_core.http2 import Http2Client, RequestTemplate, Response
 from push_core.models import Target
 from push_core.providers.contract import (
@@ -17,6 +16,7 @@ from push_core.providers.contract import (
     outcome_for,
     retry_after_seconds,
 )
+from push_core.providers.fcm.credentials import FcmCredentials
 from push_core.providers.fcm.errors import FCM_ERRORS, fallback_for_status
 from push_core.providers.fcm.message import build_body
 from push_core.providers.fcm.oauth import TOKEN_URI_NOT_ALLOWED, AccessTokenSource, OAuthError

@@ -8,7 +8,6 @@ from collections.abc import Sequence
 import requests
 
 from push_core.config import Settings
-from push_core.credentials import WebhookCredentials
 from push_core.models import Target
 from push_core.providers.contract import (
     Delivered,
@@ -28,6 +27,7 @@ from push_core.providers.endpoints import (
     resolve_host,
 )
 from push_core.providers.outbound_http import pinned_session
+from push_core.providers.webhook.credentials import WebhookCredentials
 from push_core.providers.webhook.signature import SIGNATURE_HEADER, sign
 
 TIMEOUT_S = 10.0

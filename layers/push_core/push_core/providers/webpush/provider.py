@@ -9,7 +9,6 @@ from collections.abc import Sequence
 from urllib.parse import urlsplit
 
 from push_core.config import Settings
-from push_core.credentials import WebPushCredentials
 from push_core.http2 import ConnectError, Http2Client, RequestTemplate, Response
 from push_core.models import Target
 from push_core.providers.contract import (
@@ -31,6 +30,7 @@ from push_core.providers.endpoints import (
 )
 from push_core.providers.streams import Pending, settle
 from push_core.providers.tls import client_context
+from push_core.providers.webpush.credentials import WebPushCredentials
 from push_core.providers.webpush.encryption import EncryptionError, PlaintextTooLarge, encrypt
 from push_core.providers.webpush.payload import render_payload
 from push_core.providers.webpush.vapid import VapidSigner
