@@ -28,6 +28,9 @@ def test_topic_publication_reaches_every_subscriber_once_across_pages(aws: Local
     # Usage is counted from the AWS calls themselves: a page Query per expand job, inbox writes, the
     # checkpoints of pages and delivery batches.
     jobs = used["fanout_jobs"]  # expand pages and delivery batches
+    assert used["expand_jobs"] >= 1
+    assert used["delivery_batches"] >= 1
+    assert used["expand_jobs"] + used["delivery_batches"] == jobs
     assert jobs >= len(devices) // int(TEST_PAGE_SIZE)
     assert used["dynamodb_read_units"] >= jobs * 0.5
     # Every job writes a checkpoint transaction (4 units) and its inbox items (moto reports a BatchWriteItem's

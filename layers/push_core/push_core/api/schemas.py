@@ -356,7 +356,7 @@ class PublicationOut(BaseModel):
     usage: dict[str, float] = Field(
         default_factory=dict,
         description="AWS consumption of this publication's fan-out: DynamoDB read/write units and requests, "
-        "SQS requests, fan-out jobs",
+        "SQS requests, fan-out jobs (expand_jobs pages read plus delivery_batches sent)",
     )
 
     @classmethod
@@ -379,6 +379,8 @@ class PublicationOut(BaseModel):
                 "dynamodb_requests": publication.usage_dynamodb_requests,
                 "sqs_requests": publication.usage_sqs_requests,
                 "fanout_jobs": publication.expand_jobs_done + publication.delivery_batches_done,
+                "expand_jobs": publication.expand_jobs_done,  # the two kinds apart: pages read, batches sent
+                "delivery_batches": publication.delivery_batches_done,
             },
         )
 
