@@ -87,3 +87,17 @@ def test_an_array_publishes_nothing(aws: LocalAws, realm: dict[str, str]):
     assert reply.status == 422
     device = {"id": realm["device_id"], "key": realm["device"]}
     assert aws.poll(device)["messages"] == []
+
+
+@pytest.mark.parametrize(
+    "wrong",
+    [{"ttl": True}, {"ttl": "60"}, {"importance": True}, {"importance": 4.0}, {"receipts": 1}, {"receipts": "yes"}],
+    ids=["ttl-bool", "ttl-string", "importance-bool", "importance-float", "receipts-int", "receipts-string"],
+)
+def test_a_publication_field_of_the_wrong_json_type_is_refused_not_coerced(
+    aws: LocalAws, realm: dict[str, str], wrong: dict[str, Any]
+):
+    # A JSON true is not a ttl of 1, nor 1 a true: the document says integer and boolean (found by the fuzz test)
+    reply = aws.http("POST", "/v1/messages", realm["secret"], {"topics": ["news"], "body": "typed", **wrong})
+    assert (reply.status, reply.body["error"]["code"]) == (422, "validation_error")
+    assert next(iter(wrong)) in reply.body["error"]["message"]

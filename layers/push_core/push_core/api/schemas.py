@@ -32,6 +32,7 @@ SortableId = Annotated[str, Field(pattern=SORTABLE_ID_PATTERN, examples=["01JD4X
 
 
 class Body(BaseModel):
+    # Numbers and booleans are strict in request bodies (a JSON true is not a ttl of 1): see PublishRequest.
     model_config = ConfigDict(extra="forbid")
 
 
@@ -136,7 +137,7 @@ class WebPushSubscription(Body):
     """PushSubscription.toJSON() exactly as Chrome, Firefox and Safari return it."""
 
     endpoint: HttpsUrl
-    expiration_time: Annotated[float, Field(ge=0)] | None = Field(
+    expiration_time: Annotated[float, Field(strict=True, ge=0)] | None = Field(
         default=None,
         alias="expirationTime",
         description="When the browser will end the subscription (ms since the epoch), or null; the push service "
@@ -285,9 +286,9 @@ class PublishRequest(Body):
     title: Annotated[str, Field(max_length=250)] | None = None
     body: Annotated[str, Field(min_length=1, max_length=4096)]
     link: HttpsUrl | None = None
-    importance: Annotated[int, Field(ge=1, le=5)] = 3
+    importance: Annotated[int, Field(strict=True, ge=1, le=5)] = 3
     data: dict[str, Any] | None = Field(default=None, description=f"Custom JSON, at most {MAX_DATA_BYTES} bytes")
-    ttl: Annotated[int, Field(ge=0, le=28 * 86_400)] | None = Field(
+    ttl: Annotated[int, Field(strict=True, ge=0, le=28 * 86_400)] | None = Field(
         default=None, description="Seconds providers keep trying; 0 = deliver now or never"
     )
     collapse_key: Annotated[str, Field(min_length=1, max_length=64)] | None = Field(
@@ -296,7 +297,9 @@ class PublishRequest(Body):
         "of UTF-8: APNs' limit for apns-collapse-id)",
     )
     receipts: bool = Field(
-        default=False, description="Keep each target's outcome (GET /v1/messages/{id}/receipts); a write per target"
+        default=False,
+        strict=True,
+        description="Keep each target's outcome (GET /v1/messages/{id}/receipts); a write per target",
     )
     overrides: PlatformOverrides | None = Field(
         default=None,
