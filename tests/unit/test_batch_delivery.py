@@ -44,7 +44,6 @@ class ProviderDouble:
 
     answers: dict[str, str] = field(default_factory=dict)
     sent: list[str] = field(default_factory=list)
-    kill_after_calls: int | None = None
 
     def deliver(
         self,
@@ -71,10 +70,6 @@ class ProviderDouble:
             elif answer == "dead":
                 report.fail("apns:Unregistered")
                 report.dead.append((target, InvalidTarget("Unregistered")))
-        if self.kill_after_calls is not None:
-            self.kill_after_calls -= 1
-            if self.kill_after_calls == 0:
-                raise Killed
         return report
 
 

@@ -136,6 +136,7 @@ class _Holding:
     job: DeliveryJob
     batch: BatchKey
     owner: str
+    message: InboxMessage
     parts: list[list[Target]]
     first_slice: int
     now: int
@@ -211,6 +212,7 @@ class BatchDelivery:
             job=job,
             batch=batch,
             owner=owner,
+            message=InboxMessage(publication_id=job.publication_id, content=job.content, created_at=job.created_at),
             parts=parts,
             first_slice=progress.next_slice,
             now=int(started),
@@ -233,7 +235,7 @@ class BatchDelivery:
         sending, holding.granted = part[: holding.granted], max(0, holding.granted - len(part))
         report = self.sender.deliver(
             job.app_id,
-            InboxMessage(publication_id=job.publication_id, content=job.content, created_at=job.created_at),
+            holding.message,
             sending,
             inbox_expires_at=holding.now + self.rules.inbox_ttl_days * DAY_SECONDS,
             final_attempt=job.attempt + 1 >= self.rules.max_attempts,

@@ -6,6 +6,7 @@ platform is a provider package (its error table, its ``build``) and a row here.
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from push_core.config import Settings
@@ -34,9 +35,14 @@ class PlatformRules:
     # Dead reasons that come with the time the provider learned it (a newer registration survives).
     dated_reasons: frozenset[str] = frozenset()
 
+    @cached_property
+    def prune_reasons(self) -> frozenset[str]:
+        """The error table's dead reasons, worked out once."""
+        return dead_reasons(self.errors)
+
     def prunes(self, reason: str) -> bool:
         """Whether a target this reason failed is dead, so feedback prunes its device."""
-        return reason in dead_reasons(self.errors)
+        return reason in self.prune_reasons
 
     def dated(self, reason: str) -> bool:
         """Whether the provider's timestamp decides if this reason prunes a device registered again."""

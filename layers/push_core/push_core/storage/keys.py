@@ -12,7 +12,7 @@ def app_pk(app_id: str) -> str:
 
 
 def key_pk(key_id: str) -> str:
-    return f"KEY#{key_id}"
+    return f"{KEY_LISTING_PREFIX}{key_id}"
 
 
 def device_pk(app_id: str, device_id: str) -> str:
@@ -89,7 +89,7 @@ RECEIPT_PREFIX = "RCPT#"
 
 def key_listing_sk(key_id: str) -> str:
     """An app's listing of one of its keys, under app_pk."""
-    return f"KEY#{key_id}"
+    return f"{KEY_LISTING_PREFIX}{key_id}"
 
 
 def topic_member_sk(device_id: str) -> str:
@@ -99,7 +99,7 @@ def topic_member_sk(device_id: str) -> str:
 
 def subscription_sk(topic: str) -> str:
     """A device's record of one of its topics, under device_pk."""
-    return f"SUB#{topic}"
+    return f"{SUBSCRIPTION_PREFIX}{topic}"
 
 
 def topic_of(subscription_key: str) -> str:
@@ -108,7 +108,7 @@ def topic_of(subscription_key: str) -> str:
 
 def inbox_sk(publication_id: str) -> str:
     """A message in a device's inbox, under device_pk; message ids sort by time, so the inbox does too."""
-    return f"MSG#{publication_id}"
+    return f"{INBOX_PREFIX}{publication_id}"
 
 
 def publication_id_of(inbox_key: str) -> str:
@@ -117,7 +117,7 @@ def publication_id_of(inbox_key: str) -> str:
 
 def receipt_sk(device_id: str) -> str:
     """One target's receipt, under publication_pk."""
-    return f"RCPT#{device_id}"
+    return f"{RECEIPT_PREFIX}{device_id}"
 
 
 def receipt_device_of(receipt_key: str) -> str:
