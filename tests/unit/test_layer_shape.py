@@ -225,3 +225,13 @@ def test_providers_touch_neither_storage_nor_the_credential_store():
         if module.startswith(f"{PACKAGE}.providers")
     }
     assert {module: names for module, names in reaching.items() if names} == {}
+
+
+def test_a_targets_extras_are_read_only_through_their_platforms_typed_view():
+    """`target.push["environment"]` scattered over the pipeline is how platform rules leaked; one view each."""
+    views = {"push_core.models", "push_core.providers.apns.target", "push_core.providers.webpush.target"}
+    keyed = re.compile(r"""\.push(\.get\(|\[)\s*["']""")
+    readers = sorted(
+        module for module, path in layer_modules().items() if module not in views and keyed.search(path.read_text())
+    )
+    assert readers == []

@@ -1,8 +1,10 @@
 """Domain records: what pushlane stores and passes between publish, fan-out and inbox."""
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -85,8 +87,37 @@ class Target(Record):
     device_id: str
     platform: Platform
     token: str | None = None
-    # Platform extras copied from the device: Web Push keys, APNs environment, an inbox device's ping token.
+    # Platform extras copied from the device, as stored: each platform reads them through its typed view
+    # (providers/apns/target.py ApnsExtras, providers/webpush/target.py SubscriptionKeys, Ping below).
     push: dict[str, str] = Field(default_factory=dict)
+
+
+_PING_PLATFORM, _PING_TOKEN = "ping_platform", "ping_token"  # keys in an inbox device's stored extras
+
+
+@dataclass(frozen=True, slots=True)
+class Ping:
+    """A push token an inbox device also registered: a silent push to it tells the app to sync at once."""
+
+    platform: Platform
+    token: str
+    extras: dict[str, str]  # the push platform's own extras (APNs: its environment)
+
+    @classmethod
+    def of(cls, push: Mapping[str, str]) -> Self | None:
+        """Read from an inbox target's extras; None when the device registered no ping."""
+        platform, token = push.get(_PING_PLATFORM), push.get(_PING_TOKEN)
+        if not platform or not token:
+            return None
+        extras = {key: value for key, value in push.items() if key not in (_PING_PLATFORM, _PING_TOKEN)}
+        return cls(Platform(platform), token, extras)
+
+    def as_push(self) -> dict[str, str]:
+        return {_PING_PLATFORM: self.platform.value, _PING_TOKEN: self.token, **self.extras}
+
+    def target(self, device_id: str) -> Target:
+        """The push target the ping goes to."""
+        return Target(device_id=device_id, platform=self.platform, token=self.token, push=self.extras)
 
 
 class MessageContent(Record):

@@ -17,11 +17,14 @@ from push_core.models import (
     InboxMessage,
     KeyRecord,
     MessageContent,
+    Ping,
     Platform,
     Publication,
     Receipt,
 )
 from push_core.providers.apns.credentials import APPLE_ID_PATTERN
+from push_core.providers.apns.target import ApnsExtras
+from push_core.providers.webpush.target import SubscriptionKeys
 from push_core.registry import Registration
 
 MAX_DATA_BYTES = 4096
@@ -199,12 +202,11 @@ def registration_of(
     """The domain view of a validated registration: one token per device, platform extras beside it."""
     match request:
         case ApnsDevice():
-            return Registration(
-                Platform.APNS, request.token.lower(), {"environment": request.environment}, request.name
-            )
+            extras = ApnsExtras(request.environment).as_push()
+            return Registration(Platform.APNS, request.token.lower(), extras, request.name)
         case WebPushDevice():
-            keys = {"p256dh": request.subscription.keys.p256dh, "auth": request.subscription.keys.auth}
-            return Registration(Platform.WEBPUSH, str(request.subscription.endpoint), keys, request.name)
+            keys = SubscriptionKeys(request.subscription.keys.p256dh, request.subscription.keys.auth)
+            return Registration(Platform.WEBPUSH, str(request.subscription.endpoint), keys.as_push(), request.name)
         case WebhookDevice():
             return Registration(Platform.WEBHOOK, str(request.url), {}, request.name)
         case FcmDevice():
@@ -212,7 +214,7 @@ def registration_of(
         case InboxDevice():
             ping = request.ping
             extras = (
-                {"ping_platform": ping.platform, "ping_token": ping.token, "environment": ping.environment}
+                Ping(Platform(ping.platform), ping.token, ApnsExtras(ping.environment).as_push()).as_push()
                 if ping
                 else {}
             )

@@ -15,15 +15,12 @@ from functools import lru_cache
 
 from push_core import credentials
 from push_core.config import get_settings
-from push_core.models import InboxMessage, Platform, Receipt, ReceiptOutcome, Target
+from push_core.models import InboxMessage, Ping, Platform, Receipt, ReceiptOutcome, Target
 from push_core.observability import logger
 from push_core.providers.contract import Delivered, InvalidTarget, Outcome, PushMessage, Rejected, Transient
 from push_core.providers.pool import ProviderPool
 from push_core.storage import inbox as inbox_store
 from push_core.storage.provider_tokens import DynamoTokenStore
-
-PING_PLATFORM = "ping_platform"
-PING_TOKEN = "ping_token"  # noqa: S105 - a field name, not a secret
 
 
 @dataclass
@@ -94,12 +91,8 @@ def push_message(message: InboxMessage, *, silent: bool = False) -> PushMessage:
 
 def ping_target(target: Target) -> Target | None:
     """The push target an inbox device registered for being told to sync, if any."""
-    platform = target.push.get(PING_PLATFORM)
-    token = target.push.get(PING_TOKEN)
-    if not platform or not token:
-        return None
-    extras = {k: v for k, v in target.push.items() if k not in (PING_PLATFORM, PING_TOKEN)}
-    return Target(device_id=target.device_id, platform=Platform(platform), token=token, push=extras)
+    ping = Ping.of(target.push)
+    return ping.target(target.device_id) if ping else None
 
 
 class DeliveryService:

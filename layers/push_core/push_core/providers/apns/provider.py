@@ -11,6 +11,7 @@ from push_core.providers.apns.auth import ApnsTokenSigner, ProviderTokenStore
 from push_core.providers.apns.credentials import ApnsCredentials
 from push_core.providers.apns.errors import APNS_ERRORS, fallback_for_status
 from push_core.providers.apns.payload import ApnsRequest, PayloadError, build_request
+from push_core.providers.apns.target import ApnsExtras
 from push_core.providers.contract import (
     Delivered,
     InvalidTarget,
@@ -88,7 +89,7 @@ class ApnsProvider:
         production = routes["production"]
         pending: list[Pending] = []
         for target in targets:
-            client, template, payload = routes.get(target.push.get("environment", "production"), production)
+            client, template, payload = routes.get(ApnsExtras.of(target.push).environment, production)
             try:
                 pending.append(client.submit(template, "/3/device/" + (target.token or ""), (), payload))
             except ValueError:  # a token HTTP/2 cannot carry in a path

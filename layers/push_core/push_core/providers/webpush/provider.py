@@ -33,6 +33,7 @@ from push_core.providers.tls import client_context
 from push_core.providers.webpush.credentials import WebPushCredentials
 from push_core.providers.webpush.encryption import EncryptionError, PlaintextTooLarge, encrypt
 from push_core.providers.webpush.payload import render_payload
+from push_core.providers.webpush.target import SubscriptionKeys
 from push_core.providers.webpush.vapid import VapidSigner
 
 DEFAULT_TTL_S = 28 * 86_400  # the longest push services keep a message
@@ -136,7 +137,8 @@ class WebPushProvider:
         endpoint = target.token or ""
         try:
             check_push_endpoint(endpoint, self._allowed_hosts, allow_loopback=self._allow_loopback)
-            body = encrypt(plaintext, target.push.get("p256dh", ""), target.push.get("auth", ""))
+            keys = SubscriptionKeys.of(target.push)
+            body = encrypt(plaintext, keys.p256dh, keys.auth)
         except EndpointNotAllowed:  # the allow-list's verdict, not the push service's: failed, never pruned
             return Rejected("EndpointNotAllowed")
         except PlaintextTooLarge:  # the message's fault, the same for every subscription: never prune for it
