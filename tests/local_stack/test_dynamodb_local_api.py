@@ -23,8 +23,7 @@ from local_stack.runtime import forget_container_state, load_functions
 from local_stack.stack import deploy
 from local_stack.template import load_sam_app
 from push_core.auth import sha256_hex
-from push_core.models import Platform
-from push_core.pipeline.jobs import FeedbackEvent
+from push_core.models import FeedbackEvent, Platform
 from push_core.storage import feedback as feedback_store
 from tests.fixtures import sample_data
 from tests.local_stack.conftest import needs_dynamodb_local

@@ -7,10 +7,12 @@ from typing import Annotated, Any
 import pytest
 from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
+from botocore.exceptions import ClientError
 from pydantic import BaseModel
 
 from push_core.api.resolver import HttpApi, body_size
 from push_core.errors import Conflict
+from push_core.storage.errors import StoreBusy
 
 router = APIGatewayHttpRouter()
 
@@ -28,6 +30,17 @@ def create_thing(thing: Annotated[Thing, Body()]) -> dict[str, Any]:
 @router.get("/conflict")
 def conflict() -> dict[str, Any]:
     raise Conflict("Already there.", code="already_there")
+
+
+@router.get("/aws/<code>")
+def aws_failure(code: str) -> dict[str, Any]:
+    """An AWS call that failed with code, as boto3 raises it once its own retries are spent."""
+    raise ClientError({"Error": {"Code": code, "Message": "from AWS"}}, "AnyOperation")
+
+
+@router.get("/store-busy")
+def store_busy() -> dict[str, Any]:
+    raise StoreBusy("a transaction kept conflicting")
 
 
 api = HttpApi(router)
@@ -61,8 +74,23 @@ def _call(
         "body": body,
         "isBase64Encoded": b64,
     }
-    result = api(event, Context())  # type: ignore[arg-type]
+    return _status_and_body(api(event, Context()))  # type: ignore[arg-type]
+
+
+def _status_and_body(result: dict[str, Any]) -> tuple[int, dict[str, Any]]:
     return result["statusCode"], json.loads(result["body"])
+
+
+def _raw(path: str) -> dict[str, Any]:
+    event = {
+        "version": "2.0",
+        "routeKey": f"GET {path}",
+        "rawPath": path,
+        "rawQueryString": "",
+        "headers": {},
+        "requestContext": {"http": {"method": "GET", "path": path, "sourceIp": "127.0.0.1"}, "stage": "$default"},
+    }
+    return api(event, Context())  # type: ignore[arg-type]
 
 
 def test_valid_request_passes():
@@ -99,6 +127,32 @@ def test_domain_errors_keep_their_status_and_code():
         409,
         {"error": {"code": "already_there", "message": "Already there."}},
     )
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/aws/ThrottlingException",
+        "/aws/ProvisionedThroughputExceededException",
+        "/aws/RequestLimitExceeded",
+        "/aws/InternalServerError",
+        "/aws/ServiceUnavailable",
+        "/store-busy",
+    ],
+)
+def test_a_busy_aws_service_is_a_503_to_retry_shortly(path: str):
+    """The same codes storage turns into StoreBusy: one list, so an API client sees one answer for both."""
+    result = _raw(path)
+    assert _status_and_body(result)[0] == 503
+    assert _status_and_body(result)[1]["error"]["code"] == "service_unavailable"
+    assert result["headers"]["Retry-After"] == "1"
+
+
+def test_any_other_aws_failure_is_a_logged_500_without_its_details():
+    status, body = _call("GET", "/aws/AccessDeniedException")
+    assert status == 500
+    assert body["error"]["code"] == "internal_error"
+    assert "AWS" not in body["error"]["message"]
 
 
 def test_unknown_route_is_a_json_404():

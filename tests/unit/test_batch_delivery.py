@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from push_core.models import InboxMessage, MessageContent, Platform, Receipt, Target
+from push_core.models import FeedbackEvent, InboxMessage, MessageContent, Platform, Receipt, Target
 from push_core.pipeline.deliver import POSSIBLE_DUPLICATES_LOG, QUOTA_EXCEEDED, BatchDelivery, BatchRules, retry_job
-from push_core.pipeline.jobs import DeliveryJob, FeedbackEvent
+from push_core.pipeline.jobs import DeliveryJob
 from push_core.pipeline.ledger import BatchKey, BatchLedger, Progress, RetryNote, SliceRecord, Tally
 from push_core.pipeline.send import DeliveryReport
 from push_core.providers.contract import InvalidTarget

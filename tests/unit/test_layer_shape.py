@@ -4,8 +4,10 @@
   ``a.b.c`` runs ``a/__init__.py`` and ``a/b/__init__.py`` first, so those count as imports too);
 - no function in the layer is over 50 lines, outside the HTTP/2 transport;
 - no test patches a private name (a seam or a public setting is what a test swaps);
-- no route imports storage;
-- docs/ARCHITECTURE.md names every key prefix storage/keys.py makes.
+- no route imports storage, and storage imports nothing of the pipeline but the ledger port it implements;
+- providers import neither storage nor the credential store;
+- a target's stored extras are read only through its platform's typed view;
+- docs/ARCHITECTURE.md names every key prefix storage/keys.py makes, and every queue message with its fields.
 """
 
 import ast
@@ -196,20 +198,43 @@ def test_the_architecture_document_names_every_queue_message_and_its_fields():
     from push_core.pipeline import jobs
 
     document = (REPO / "docs" / "ARCHITECTURE.md").read_text()
-    kinds = [  # every message model defined in jobs.py, but the shared base
+    defined = {  # every job model jobs.py defines, but the shared base, must be in its list of messages
         kind
         for kind in vars(jobs).values()
         if isinstance(kind, type) and issubclass(kind, BaseModel) and kind.__module__ == jobs.__name__
         if kind is not jobs.Job
-    ]
-    assert {kind.__name__ for kind in kinds} >= {"ExpandJob", "DeliveryJob", "PurgeAppJob", "FeedbackEvent"}
+    }
+    assert defined <= set(jobs.QUEUE_MESSAGES)
+    assert {kind.__name__ for kind in jobs.QUEUE_MESSAGES} == {
+        "ExpandJob",
+        "DeliveryJob",
+        "PurgeAppJob",
+        "FeedbackEvent",
+    }
     missing = sorted(
         f"{kind.__name__}.{name}"
-        for kind in kinds
+        for kind in jobs.QUEUE_MESSAGES
         for name in [kind.__name__, *kind.model_fields]
         if f"`{name}`" not in document
     )
     assert missing == []
+
+
+def test_storage_takes_and_gives_domain_types_not_the_pipelines():
+    """Storage sits under the pipeline: what it stores is defined in models.py (or by storage itself). The
+    one arrow up is the port an adapter implements: the DynamoDB batch ledger implements pipeline/ledger.py."""
+    modules = layer_modules()
+    port = {f"{PACKAGE}.pipeline", f"{PACKAGE}.pipeline.ledger"}
+    reaching = {
+        module: sorted(
+            name
+            for name in imported(module, path, modules)
+            if name.startswith(f"{PACKAGE}.pipeline") and name not in port
+        )
+        for module, path in modules.items()
+        if module.startswith(f"{PACKAGE}.storage")
+    }
+    assert {module: names for module, names in reaching.items() if names} == {}
 
 
 def test_providers_touch_neither_storage_nor_the_credential_store():

@@ -137,6 +137,18 @@ class MessageContent(Record):
     overrides: dict[str, dict[str, Any]] | None = None
 
 
+class FeedbackEvent(Record):
+    """A provider said a target is dead (or the target vanished): prune it. Queued to the feedback
+    function, and kept as the app's feedback record."""
+
+    app_id: str
+    device_id: str
+    platform: Platform
+    reason: str
+    provider_timestamp_ms: int | None = None
+    observed_at: int
+
+
 ReceiptOutcome = Literal["delivered", "failed", "retrying"]
 
 

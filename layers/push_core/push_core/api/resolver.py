@@ -25,7 +25,7 @@ from push_core.api.rate_limits import enforce_rate_limits
 from push_core.config import get_settings
 from push_core.errors import PushlaneError
 from push_core.observability import logger
-from push_core.storage.errors import LimitReached, StoreBusy
+from push_core.storage.errors import LimitReached, StoreBusy, is_transient
 
 API_TITLE = "pushlane"
 API_VERSION = "1.0.0"
@@ -71,9 +71,6 @@ def answers(*success: int) -> dict[int, OpenAPIResponse]:
     for status, text in _ERRORS.items():
         documented[status] = {"description": text, "content": {"application/json": {"model": ErrorBody}}}
     return documented
-
-
-_THROTTLING_CODES = {"ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded"}
 
 
 def error_response(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> Response[Any]:
@@ -160,7 +157,7 @@ def _register_error_handlers(app: APIGatewayHttpResolver) -> None:
 
     @app.exception_handler(ClientError)
     def _aws_error(error: ClientError) -> Response[Any]:
-        if error.response.get("Error", {}).get("Code") in _THROTTLING_CODES:
+        if is_transient(error):
             return error_response(
                 503, "service_unavailable", "The data store is busy; retry shortly.", {"Retry-After": "1"}
             )

@@ -22,9 +22,9 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from push_core import usage
-from push_core.models import InboxMessage, Receipt, Target
+from push_core.models import FeedbackEvent, InboxMessage, Receipt, Target
 from push_core.observability import logger, metrics
-from push_core.pipeline.jobs import DeliveryJob, FeedbackEvent, delivery_job_adapter
+from push_core.pipeline.jobs import DeliveryJob, delivery_job_adapter
 from push_core.pipeline.ledger import (
     BatchFinished,
     BatchKey,

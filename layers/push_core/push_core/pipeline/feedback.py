@@ -14,9 +14,8 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from push_core import credentials
 from push_core.config import get_settings
-from push_core.models import DeviceRecord, Platform
+from push_core.models import DeviceRecord, FeedbackEvent, Platform
 from push_core.observability import logger
-from push_core.pipeline.jobs import FeedbackEvent
 from push_core.providers.endpoints import EndpointNotAllowed, check_webhook_url
 from push_core.providers.outbound_http import pinned_session
 from push_core.providers.platforms import rules_for

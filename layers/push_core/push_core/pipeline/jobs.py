@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from push_core import usage
 from push_core.errors import ServiceUnavailable
-from push_core.models import MessageContent, Platform, Target
+from push_core.models import FeedbackEvent, MessageContent, Target
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs.client import SQSClient
@@ -124,18 +124,8 @@ def _fill(sizes: Sequence[int], room: int, max_count: int) -> list[list[int]]:
 _ENVELOPE_SLACK = 256
 
 
-class FeedbackEvent(BaseModel):
-    """A provider said a target is dead (or the target vanished): prune it."""
-
-    model_config = ConfigDict(frozen=True)
-
-    app_id: str
-    device_id: str
-    platform: Platform
-    reason: str
-    provider_timestamp_ms: int | None = None
-    observed_at: int
-
+# Every kind of message the queues carry (docs/ARCHITECTURE.md names each with its fields; a test checks).
+QUEUE_MESSAGES: tuple[type[BaseModel], ...] = (ExpandJob, PurgeAppJob, DeliveryJob, FeedbackEvent)
 
 _BOTO_CONFIG = Config(retries={"mode": "standard", "max_attempts": 5})
 

@@ -4,7 +4,7 @@ from typing import Any
 
 from boto3.dynamodb.conditions import Key
 
-from push_core.pipeline.jobs import FeedbackEvent
+from push_core.models import FeedbackEvent
 from push_core.storage.keys import FEEDBACK_TIME_DIGITS, feedback_pk, feedback_sk, feedback_time_key
 from push_core.storage.table import dynamodb_table
 

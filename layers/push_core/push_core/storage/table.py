@@ -14,7 +14,7 @@ from botocore.exceptions import ClientError
 
 from push_core import usage
 from push_core.config import get_settings
-from push_core.storage.errors import StoreBusy
+from push_core.storage.errors import StoreBusy, is_transient
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
@@ -22,14 +22,6 @@ if TYPE_CHECKING:
 
 # Standard retry mode backs off on throttling before an error ever reaches a caller.
 _BOTO_CONFIG = Config(retries={"mode": "standard", "max_attempts": 5})
-
-_THROTTLING = {
-    "ProvisionedThroughputExceededException",
-    "ThrottlingException",
-    "RequestLimitExceeded",
-    "InternalServerError",
-    "ServiceUnavailable",
-}
 
 
 @lru_cache(maxsize=4)
@@ -66,7 +58,7 @@ def is_conditional_failure(error: ClientError) -> bool:
 
 def raise_if_throttled(error: ClientError) -> None:
     """Turn DynamoDB's capacity errors into StoreBusy (a retryable 503 for an API client)."""
-    if error.response.get("Error", {}).get("Code", "") in _THROTTLING:
+    if is_transient(error):
         raise StoreBusy("DynamoDB is throttling") from error
 
 
