@@ -35,7 +35,10 @@ _replacements: dict[str, Any] = {}
 
 
 def job_queues() -> JobQueues:
-    """The deployment's job queues."""
+    """The deployment's job queues (or the ones ``replaced`` has swapped in)."""
+    if "queues" in _replacements:
+        queues: JobQueues = _replacements["queues"]
+        return queues
     settings = get_settings()
     return JobQueues(
         fanout_url=settings.fanout_queue_url,
@@ -59,7 +62,7 @@ def batch_delivery() -> BatchDelivery:
     return BatchDelivery(
         ledger=parts.pop("ledger", DynamoBatchLedger()),
         sender=parts.pop("sender", None) or delivery_service(),
-        queues=parts.pop("queues", job_queues()),
+        queues=parts.pop("queues", None) or job_queues(),
         receipts=parts.pop("receipts", receipt_store.write),
         quota=parts.pop("quota", limits.take_deliveries),
         rules=batch_rules(),

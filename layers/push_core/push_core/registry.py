@@ -17,7 +17,7 @@ from push_core.models import (
     epoch_seconds,
     utc_now,
 )
-from push_core.pipeline.jobs import PurgeAppJob, send_jobs
+from push_core.pipeline.jobs import JobQueues, PurgeAppJob
 from push_core.providers.endpoints import EndpointNotAllowed, check_push_endpoint, check_webhook_url
 from push_core.storage import apps as app_store
 from push_core.storage import devices as device_store
@@ -65,12 +65,12 @@ def update_app(app_id: str, name: str | None, icon: str | None, feedback_url: st
     return app
 
 
-def delete_app(app_id: str) -> None:
+def delete_app(app_id: str, queues: JobQueues) -> None:
     """Delete the app now (its keys stop working at once) and purge its devices in the background."""
     get_app(app_id)
     settings = get_settings()
     app_store.delete_app(app_id)
-    send_jobs(settings.fanout_queue_url, [PurgeAppJob(app_id=app_id, shard=s) for s in range(settings.topic_shards)])
+    queues.expand([PurgeAppJob(app_id=app_id, shard=s) for s in range(settings.topic_shards)])
 
 
 def list_keys(app_id: str) -> list[KeyRecord]:

@@ -17,7 +17,7 @@ from push_core.models import (
     epoch_seconds,
     utc_now,
 )
-from push_core.pipeline.jobs import ExpandJob, send_jobs
+from push_core.pipeline.jobs import ExpandJob, JobQueues
 from push_core.providers.apns.payload import build_request
 from push_core.providers.contract import PushMessage
 from push_core.providers.fcm.message import build_body
@@ -99,7 +99,7 @@ def check_payload_fits(publication_id: str, content: MessageContent, platforms: 
         )
 
 
-def publish(app_id: str, content: MessageContent, audience: Audience) -> Publication:
+def publish(app_id: str, content: MessageContent, audience: Audience, queues: JobQueues) -> Publication:
     """Record the publication and enqueue its fan-out; the counters fill in as jobs finish."""
     settings = get_settings()
     devices = device_store.get_devices(app_id, audience.device_ids)
@@ -129,7 +129,7 @@ def publish(app_id: str, content: MessageContent, audience: Audience) -> Publica
         expand_jobs=len(jobs),
     )
     publication_store.create_publication(publication, now + settings.publication_ttl_days * DAY_SECONDS)
-    send_jobs(settings.fanout_queue_url, jobs)
+    queues.expand(jobs)
     return publication
 
 

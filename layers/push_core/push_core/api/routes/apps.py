@@ -6,7 +6,7 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Body, Path
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
-from push_core import auth, registry
+from push_core import assembly, auth, registry
 from push_core.api.dependencies import CallerDep
 from push_core.api.resolver import AUTHENTICATED, answers
 from push_core.api.schemas import (
@@ -73,7 +73,7 @@ def update_app(caller: CallerDep, app_id: AppId, request: Annotated[UpdateAppReq
     responses=answers(204),
 )
 def delete_app(caller: CallerDep, app_id: AppId) -> Response[None]:
-    registry.delete_app(auth.managed_app(caller, app_id))
+    registry.delete_app(auth.managed_app(caller, app_id), assembly.job_queues())
     return Response(204)
 
 

@@ -6,7 +6,7 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Body, Header, Path, Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
-from push_core import auth, idempotency
+from push_core import assembly, auth, idempotency
 from push_core.api.dependencies import CallerDep
 from push_core.api.resolver import AUTHENTICATED, answers
 from push_core.api.schemas import PublicationAccepted, PublicationOut, PublishRequest, ReceiptList
@@ -32,7 +32,7 @@ def publish(
     audience = publish_stage.Audience(topics=request.topics, device_ids=request.devices)
 
     def accept() -> dict[str, Any]:
-        publication = publish_stage.publish(app_id, request.content(), audience)
+        publication = publish_stage.publish(app_id, request.content(), audience, assembly.job_queues())
         return {"id": publication.publication_id, "status": publication.status.value}
 
     if idempotency_key is None:
