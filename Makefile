@@ -46,7 +46,7 @@ dynamodb-local:
 
 ## make run: the whole stack (moto as AWS, DynamoDB Local as DynamoDB, gateway, SQS pollers) on http://$(HOST):$(PORT)
 run: install system-deps dynamodb-local
-	$(PY) -m local_stack --host $(HOST) --port $(PORT) --dynamodb $(DYNAMODB)
+	$(PY) -m dev.local_stack --host $(HOST) --port $(PORT) --dynamodb $(DYNAMODB)
 
 ## make test: linters, then unit, integration, infrastructure and end-to-end suites
 test: install system-deps dynamodb-local lint
@@ -68,7 +68,7 @@ bench: install system-deps dynamodb-local
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy layers/push_core functions local_stack emulators bench tests
+	$(VENV)/bin/mypy layers/push_core functions dev bench tests
 
 format: install
 	$(VENV)/bin/ruff format .

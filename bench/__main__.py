@@ -48,7 +48,7 @@ def _start_emulators(emulator_cpu: int) -> tuple[subprocess.Popen[str], dict[str
             os.sched_setaffinity(0, {emulator_cpu})
 
     process = subprocess.Popen(
-        [sys.executable, "-m", "emulators"], cwd=REPO, stdout=subprocess.PIPE, text=True, preexec_fn=pin
+        [sys.executable, "-m", "dev.emulators"], cwd=REPO, stdout=subprocess.PIPE, text=True, preexec_fn=pin
     )
     assert process.stdout is not None
     return process, json.loads(process.stdout.readline())

@@ -31,7 +31,7 @@ TOPICS = ("all", "few")
 
 @contextmanager
 def _isolated() -> Iterator[None]:
-    from local_stack.runtime import forget_container_state
+    from dev.local_stack.runtime import forget_container_state
 
     saved = dict(os.environ)
     forget_container_state()
@@ -60,13 +60,13 @@ def measure(
     from moto import mock_aws
     from werkzeug.test import Client
 
-    from local_stack.emulated_providers import provider_parameters
-    from local_stack.gateway import Gateway
-    from local_stack.launcher import LOCAL_ENV_OVERRIDES, use_fake_aws_environment
-    from local_stack.poller import drain, event_source_pollers
-    from local_stack.runtime import load_functions
-    from local_stack.stack import deploy
-    from local_stack.template import load_sam_app
+    from dev.local_stack.emulated_providers import provider_parameters
+    from dev.local_stack.gateway import Gateway
+    from dev.local_stack.launcher import LOCAL_ENV_OVERRIDES, use_fake_aws_environment
+    from dev.local_stack.poller import drain, event_source_pollers
+    from dev.local_stack.runtime import load_functions
+    from dev.local_stack.stack import deploy
+    from dev.local_stack.template import load_sam_app
     from push_core.auth import new_admin_key
     from push_core.config import get_settings
     from push_core.models import MessageContent

@@ -1,6 +1,6 @@
 """`make bench`'s local-stack scenario: `make run`'s stack under a small team's real volume.
 
-Starts `python -m local_stack` as `make run` does (DynamoDB Local when Java is here, execution
+Starts `python -m dev.local_stack` as `make run` does (DynamoDB Local when Java is here, execution
 environments per function, the loopback provider emulators) and, over HTTP only:
 
 1. registers 10,000 inbox devices on one topic (4 clients at once, then the last 1,000 one at a time:
@@ -41,11 +41,12 @@ from typing import Any
 
 import requests
 
-from local_stack.running_stack import RunningStack, start_stack, stop_stack
+from bench.documents import LOCAL_STACK_FIGURES
+from dev.local_stack.running_stack import RunningStack, start_stack, stop_stack
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results.json"
-PLOT = REPO / "bench" / "local_stack.png"
+PLOT = REPO / "bench" / "dev.local_stack.png"
 TARGETS = {
     "local_inbox_deliveries_per_s": (">=", 1000),
     "local_apns_deliveries_per_s": (">=", 2000),
@@ -106,7 +107,7 @@ def _process_name(pid: int, root: int) -> str:
     arguments = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
     if b"java" in arguments[0]:
         return "DynamoDB Local (JVM)"
-    if arguments[1:3] == [b"-m", b"emulators"]:
+    if arguments[1:3] == [b"-m", b"dev.emulators"]:
         return "provider emulators"
     # Forked environments keep their zygote's command line: every other process is one of them.
     return "execution environments and their zygote"
@@ -353,9 +354,6 @@ def _plot(results: dict[str, Any]) -> None:
     figure.savefig(PLOT, dpi=120)
 
 
-README = REPO / "README.md"
-README_START = "<!-- local-stack figures: written by python -m bench.local_stack from bench/results.json -->"
-README_END = "<!-- end of local-stack figures -->"
 _SENSES = {">=": "≥", "<=": "≤"}
 
 
@@ -398,23 +396,6 @@ def readme_figures(results: dict[str, Any]) -> str:
     return "\n".join(["| figure | measured | target | met |", "|---|---|---|---|", *rows, "", notes])
 
 
-def _readme_span(text: str) -> tuple[int, int]:
-    start = text.index(README_START) + len(README_START)
-    return start, text.index(README_END, start)
-
-
-def readme_block(text: str) -> str:
-    """What the README holds between its local-stack markers."""
-    start, end = _readme_span(text)
-    return text[start:end].strip("\n")
-
-
-def write_readme(results: dict[str, Any]) -> None:
-    text = README.read_text()
-    start, end = _readme_span(text)
-    README.write_text(text[:start] + "\n" + readme_figures(results) + "\n" + text[end:])
-
-
 def met(key: str, value: float) -> bool:
     """Whether a figure meets the issue's target for it."""
     sense, target = TARGETS[key]
@@ -425,7 +406,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.local_stack", description=__doc__.splitlines()[0])
     parser.add_argument("--devices", type=int, default=int(os.environ.get("BENCH_LOCAL_DEVICES", "10000")))
     parser.add_argument("--deliveries", type=int, default=int(os.environ.get("BENCH_LOCAL_DELIVERIES", "100000")))
-    parser.add_argument("--option", action="append", default=[], help="a further python -m local_stack option")
+    parser.add_argument("--option", action="append", default=[], help="a further python -m dev.local_stack option")
     parser.add_argument("--no-write", action="store_true", help="print only; leave bench/results.json alone")
     args = parser.parse_args(argv)
     results = run(args.devices, args.deliveries, tuple(args.option))
@@ -442,7 +423,7 @@ def main(argv: list[str] | None = None) -> int:
     written = {**previous, **top, "local_stack": results}
     RESULTS.write_text(json.dumps(written, indent=2) + "\n")
     _plot(results)
-    write_readme(written)
+    LOCAL_STACK_FIGURES.write(readme_figures(written))
     print(f"wrote {RESULTS.relative_to(REPO)}, {PLOT.relative_to(REPO)} and README.md's local-stack figures")
     return 0
 

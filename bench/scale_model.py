@@ -315,7 +315,7 @@ class Deployment:
 
     @classmethod
     def from_template(cls) -> "Deployment":
-        from local_stack.template import load_sam_app
+        from dev.local_stack.template import load_sam_app
 
         app = load_sam_app()
         batch = {s.function: s.batch_size for s in app.sqs_sources}
@@ -816,7 +816,7 @@ def merge(results: Mapping[str, Any], path: Path = RESULTS) -> None:
 
 def moto_cross_check(devices: int) -> dict[str, Any]:
     """The default deployment's fan-out of `devices` through the real handlers on moto, beside the count."""
-    from emulators.suite import EmulatorSuite
+    from dev.emulators.suite import EmulatorSuite
 
     suite = EmulatorSuite().start()
     try:

@@ -31,10 +31,10 @@ from typing import TYPE_CHECKING, Any
 import boto3
 from moto.sqs.models import sqs_backends
 
-from local_stack.poller import failed_message_ids, sqs_record
-from local_stack.runtime import LocalFunction
-from local_stack.stack import DeployedStack
-from local_stack.template import SamApp
+from dev.local_stack.poller import failed_message_ids, sqs_record
+from dev.local_stack.runtime import LocalFunction
+from dev.local_stack.stack import DeployedStack
+from dev.local_stack.template import SamApp
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs.type_defs import MessageTypeDef

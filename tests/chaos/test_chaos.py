@@ -36,13 +36,13 @@ import requests
 from moto import mock_aws
 from werkzeug.test import Client
 
-from local_stack import dynamodb_local
-from local_stack.emulated_providers import provider_parameters
-from local_stack.gateway import Gateway
-from local_stack.launcher import LOCAL_ENV_OVERRIDES, use_fake_aws_environment
-from local_stack.runtime import forget_container_state, load_functions
-from local_stack.stack import deploy
-from local_stack.template import load_sam_app
+from dev.local_stack import dynamodb_local
+from dev.local_stack.emulated_providers import provider_parameters
+from dev.local_stack.gateway import Gateway
+from dev.local_stack.launcher import LOCAL_ENV_OVERRIDES, use_fake_aws_environment
+from dev.local_stack.runtime import forget_container_state, load_functions
+from dev.local_stack.stack import deploy
+from dev.local_stack.template import load_sam_app
 from push_core import assembly
 from push_core.auth import new_admin_key
 from push_core.config import get_settings
@@ -91,7 +91,7 @@ def dynamodb() -> Iterator[dynamodb_local.Selection]:
 @pytest.fixture(scope="module")
 def emulators() -> Iterator[dict[str, Any]]:
     process = subprocess.Popen(
-        [sys.executable, "-m", "emulators", "--seed", str(SEED)], cwd=REPO, stdout=subprocess.PIPE, text=True
+        [sys.executable, "-m", "dev.emulators", "--seed", str(SEED)], cwd=REPO, stdout=subprocess.PIPE, text=True
     )
     assert process.stdout is not None
     info: dict[str, Any] = json.loads(process.stdout.readline())

@@ -1,4 +1,4 @@
-"""The end-to-end suite starts the real local stack (`python -m local_stack`, what `make run` runs)
+"""The end-to-end suite starts the real local stack (`python -m dev.local_stack`, what `make run` runs)
 as a separate process on free loopback ports and drives it over HTTP."""
 
 from collections.abc import Iterator
@@ -8,14 +8,14 @@ from typing import Any
 import pytest
 import requests
 
-from local_stack.running_stack import RunningStack, StackStartError, stop_stack
-from local_stack.running_stack import start_stack as _start_stack
+from dev.local_stack.running_stack import RunningStack, StackStartError, stop_stack
+from dev.local_stack.running_stack import start_stack as _start_stack
 
 __all__ = ["Api", "RunningStack", "start_stack", "stop_stack"]
 
 
 def start_stack(*parameters: str, options: tuple[str, ...] = ()) -> RunningStack:
-    """The stack as a child process (local_stack.running_stack); a start that fails fails the test."""
+    """The stack as a child process (dev.local_stack.running_stack); a start that fails fails the test."""
     try:
         return _start_stack(*parameters, options=options)
     except StackStartError as error:

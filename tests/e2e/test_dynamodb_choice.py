@@ -5,7 +5,7 @@ import re
 import boto3
 import pytest
 
-from local_stack import dynamodb_local
+from dev.local_stack import dynamodb_local
 from push_core.storage.keys import app_pk
 from tests.e2e.conftest import Api, RunningStack
 

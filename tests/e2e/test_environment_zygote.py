@@ -1,4 +1,4 @@
-"""`python -m local_stack` forks its execution environments from one zygote, and Ctrl-C ends them all."""
+"""`python -m dev.local_stack` forks its execution environments from one zygote, and Ctrl-C ends them all."""
 
 import os
 import time

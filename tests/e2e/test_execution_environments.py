@@ -1,4 +1,4 @@
-"""`python -m local_stack` runs every function in execution environments of its own, and shows their metrics."""
+"""`python -m dev.local_stack` runs every function in execution environments of its own, and shows their metrics."""
 
 import threading
 import time

@@ -1,4 +1,4 @@
-"""The whole flow over HTTP against `python -m local_stack`: moto server, gateway, SQS pollers, handlers."""
+"""The whole flow over HTTP against `python -m dev.local_stack`: moto server, gateway, SQS pollers, handlers."""
 
 import json
 import re
@@ -9,7 +9,7 @@ import time
 import requests
 from openapi_spec_validator import validate
 
-from local_stack.template import load_sam_app
+from dev.local_stack.template import load_sam_app
 from tests.e2e.conftest import Api, RunningStack
 
 

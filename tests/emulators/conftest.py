@@ -14,8 +14,8 @@ import jwt
 import pytest
 import requests
 
-from emulators import ApnsEmulator, CertificateAuthority, FcmEmulator, WebhookEmulator, WebPushEmulator
-from emulators.emulator import Emulator
+from dev.emulators import ApnsEmulator, CertificateAuthority, FcmEmulator, WebhookEmulator, WebPushEmulator
+from dev.emulators.emulator import Emulator
 from tests.emulators.h2_client import H2Client
 
 TEAM_ID = "TEAM123456"

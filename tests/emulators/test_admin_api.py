@@ -7,8 +7,8 @@ import time
 
 import pytest
 
-from emulators import Ledger, WebhookEmulator
-from emulators.webhook import sign
+from dev.emulators import Ledger, WebhookEmulator
+from dev.emulators.webhook import sign
 from tests.emulators.conftest import h2_client
 
 

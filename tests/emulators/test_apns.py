@@ -14,7 +14,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from emulators import ApnsEmulator
+from dev.emulators import ApnsEmulator
 from tests.emulators.conftest import KEY_ID, TEAM_ID, TOPIC, h2_client, provider_token
 from tests.emulators.h2_client import H2Client, H2Response
 

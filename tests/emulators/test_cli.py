@@ -1,4 +1,4 @@
-"""`python -m emulators`: one JSON line with URLs, CA and credentials; clean exit on SIGINT and SIGTERM."""
+"""`python -m dev.emulators`: one JSON line with URLs, CA and credentials; clean exit on SIGINT and SIGTERM."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def _start(*args: str) -> tuple[subprocess.Popen[str], dict[str, Any]]:
     process = subprocess.Popen(
-        [sys.executable, "-m", "emulators", *args],
+        [sys.executable, "-m", "dev.emulators", *args],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -112,7 +112,7 @@ def test_a_busy_port_is_reported_and_exits_2():
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         process = subprocess.run(
-            [sys.executable, "-m", "emulators", "--fcm-port", str(busy.getsockname()[1])],
+            [sys.executable, "-m", "dev.emulators", "--fcm-port", str(busy.getsockname()[1])],
             cwd=ROOT,
             capture_output=True,
             text=True,
@@ -132,7 +132,8 @@ def test_with_exit_with_parent_it_ends_when_the_process_that_started_it_is_kille
             sys.executable,
             "-c",
             "import subprocess, sys, time\n"
-            "child = subprocess.Popen([sys.executable, '-m', 'emulators', '--exit-with-parent', '--ledger-keep', '5'],"
+            "child = subprocess.Popen([sys.executable, '-m', 'dev.emulators', '--exit-with-parent',"
+            " '--ledger-keep', '5'],"
             " stdout=subprocess.PIPE, text=True)\n"
             "child.stdout.readline()\n"
             "print(child.pid, flush=True)\n"

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 import requests
 
-from emulators import ApnsEmulator, FaultDecision, FaultKind, Faults, FaultSettings, WebhookEmulator
+from dev.emulators import ApnsEmulator, FaultDecision, FaultKind, Faults, FaultSettings, WebhookEmulator
 from tests.emulators.conftest import TOPIC, h2_client, provider_token
 
 DEVICE = "c3" * 32

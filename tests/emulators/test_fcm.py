@@ -13,7 +13,7 @@ import requests
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from emulators import FcmEmulator
+from dev.emulators import FcmEmulator
 from tests.emulators.conftest import FCM_SCOPE, PROJECT_ID, h2_client, oauth_assertion
 
 GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
@@ -189,7 +189,7 @@ def test_an_access_token_of_another_project_is_401(fcm, access_token, session):
 
 def test_an_expired_access_token_is_401(fcm, access_token, session, monkeypatch):
     later = time.time() + 3600
-    monkeypatch.setattr("emulators.fcm.time.time", lambda: later)
+    monkeypatch.setattr("dev.emulators.fcm.time.time", lambda: later)
     assert _send(session, fcm, access_token, {"message": {"token": DEVICE}}).status_code == 401
 
 

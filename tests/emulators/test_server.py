@@ -16,8 +16,8 @@ import h2.events
 import pytest
 import requests
 
-from emulators import CertificateAuthority, EmulatorRequest, EmulatorResponse, EmulatorServer
-from emulators.tls import topic_from_certificate
+from dev.emulators import CertificateAuthority, EmulatorRequest, EmulatorResponse, EmulatorServer
+from dev.emulators.tls import topic_from_certificate
 from tests.emulators.h2_client import H2Client
 
 
@@ -122,6 +122,21 @@ def test_a_thousand_concurrent_streams_on_one_connection_all_complete(server, au
         answers = client.requests([("POST", "/echo", [], f"message {i}".encode()) for i in range(1000)])
     assert [answer.body for answer in answers] == [f"message {i}".encode() for i in range(1000)]
     assert {answer.status for answer in answers} == {200}
+
+
+def test_a_long_lived_connection_remembers_a_bounded_number_of_closed_streams(authority):
+    """h2 alone keeps 65,536 per connection: the local stack's emulators grew with every delivery."""
+    small = EmulatorServer(_handle, authority.server_context(), max_concurrent_streams=10)
+    small.start()
+    try:
+        with H2Client("127.0.0.1", small.port, authority.client_context(("h2",))) as client:
+            for round_ in range(30):
+                answers = client.requests([("POST", "/echo", [], f"{round_}.{i}".encode()) for i in range(10)])
+                assert {answer.status for answer in answers} == {200}
+            (engine,) = small.connections
+            assert 0 < engine.closed_streams_remembered <= 20  # twice the streams open at once
+    finally:
+        small.stop()
 
 
 def test_a_client_with_a_small_window_still_receives_a_large_response_whole(server, authority):

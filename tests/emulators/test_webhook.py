@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import requests
 
-from emulators import WebhookEmulator
+from dev.emulators import WebhookEmulator
 
 BODY = json.dumps({"id": "m-1", "title": "Hello", "data": {"k": "v"}}).encode()
 

@@ -14,7 +14,7 @@ import requests
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from emulators import WebPushEmulator
+from dev.emulators import WebPushEmulator
 from tests.emulators.conftest import h2_client
 
 SUBJECT = "mailto:ops@example.com"

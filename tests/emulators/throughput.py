@@ -1,6 +1,6 @@
 """Emulator throughput: `python -m tests.emulators.throughput [--count N]`.
 
-Starts `python -m emulators` as a subprocess and drives it from this process, so the two share no GIL, then
+Starts `python -m dev.emulators` as a subprocess and drives it from this process, so the two share no GIL, then
 reports wall-clock requests/s and requests per CPU-second of the emulator process (its capacity on one core,
 whatever the client costs). APNs: HTTP/2, one connection, 1,000 concurrent streams. FCM: HTTP/1.1, one
 keep-alive connection, 1,000 requests pipelined at a time.
@@ -212,7 +212,7 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--count", type=int, default=20_000)
     args = parser.parse_args()
-    process = subprocess.Popen([sys.executable, "-m", "emulators"], stdout=subprocess.PIPE, text=True)
+    process = subprocess.Popen([sys.executable, "-m", "dev.emulators"], stdout=subprocess.PIPE, text=True)
     try:
         assert process.stdout is not None
         line = json.loads(process.stdout.readline())

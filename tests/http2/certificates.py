@@ -4,7 +4,7 @@ import ssl
 from dataclasses import dataclass
 from pathlib import Path
 
-from emulators.tls import CertificateAuthority
+from dev.emulators.tls import CertificateAuthority
 
 
 @dataclass(frozen=True)

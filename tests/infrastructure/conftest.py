@@ -6,7 +6,7 @@ from typing import Any
 import pytest
 from samtranslator.yaml_helper import yaml_parse
 
-from local_stack.template import REPO_ROOT, SamApp, load_sam_app
+from dev.local_stack.template import REPO_ROOT, SamApp, load_sam_app
 
 TEMPLATE_PATH = REPO_ROOT / "template.yaml"
 # Any well-formed value: these tests read the template's shape, not a deployment's secrets.

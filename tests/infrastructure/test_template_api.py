@@ -5,7 +5,7 @@ from typing import Any
 
 import pytest
 
-from local_stack.template import HttpRoute
+from dev.local_stack.template import HttpRoute
 from tests.infrastructure.conftest import real_app, real_template, resources_of
 
 ROUTES = real_app().routes

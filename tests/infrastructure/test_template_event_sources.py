@@ -4,7 +4,7 @@ from typing import Any
 
 import pytest
 
-from local_stack.template import SamApp, SqsSource
+from dev.local_stack.template import SamApp, SqsSource
 from tests.infrastructure.conftest import real_app, real_template, resources_of
 
 SOURCES = real_app().sqs_sources

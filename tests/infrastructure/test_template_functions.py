@@ -4,7 +4,7 @@ from typing import Any
 
 import pytest
 
-from local_stack.template import REPO_ROOT, SamApp
+from dev.local_stack.template import REPO_ROOT, SamApp
 from tests.infrastructure.conftest import real_app, real_template, resources_of
 
 FUNCTIONS = resources_of(real_template(), "AWS::Serverless::Function")

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from local_stack.template import MANAGED_POLICIES
+from dev.local_stack.template import MANAGED_POLICIES
 from tests.infrastructure.conftest import real_app, resources_of
 
 ROLES = resources_of(real_app().cloudformation, "AWS::IAM::Role")

@@ -11,13 +11,13 @@ import boto3
 from moto import mock_aws
 from werkzeug.test import Client
 
-from local_stack.emulated_providers import EmulatedProviders, start_emulators
-from local_stack.gateway import Gateway
-from local_stack.launcher import LOCAL_ENV_OVERRIDES, use_fake_aws_environment
-from local_stack.poller import SqsEventSourcePoller, drain, event_source_pollers
-from local_stack.runtime import LocalFunction, forget_container_state, load_functions
-from local_stack.stack import DeployedStack, deploy
-from local_stack.template import load_sam_app
+from dev.local_stack.emulated_providers import EmulatedProviders, start_emulators
+from dev.local_stack.gateway import Gateway
+from dev.local_stack.launcher import LOCAL_ENV_OVERRIDES, use_fake_aws_environment
+from dev.local_stack.poller import SqsEventSourcePoller, drain, event_source_pollers
+from dev.local_stack.runtime import LocalFunction, forget_container_state, load_functions
+from dev.local_stack.stack import DeployedStack, deploy
+from dev.local_stack.template import load_sam_app
 from push_core.auth import sha256_hex
 from tests.fixtures import sample_data
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from emulators import WebhookEmulator
+from dev.emulators import WebhookEmulator
 from push_core.models import FeedbackEvent, Platform
 from push_core.storage import devices as device_store
 from tests.fixtures.redirecting_server import redirecting_server

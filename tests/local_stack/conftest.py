@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from moto import mock_aws
 
-from local_stack import dynamodb_local
-from local_stack.environments import EnvironmentConfig, FunctionEnvironments, environment_variables
-from local_stack.template import FunctionSpec
+from dev.local_stack import dynamodb_local
+from dev.local_stack.environments import EnvironmentConfig, FunctionEnvironments, environment_variables
+from dev.local_stack.template import FunctionSpec
 
 needs_dynamodb_local = pytest.mark.skipif(
     dynamodb_local.find_java() is None or dynamodb_local.find_jar() is None,

@@ -13,9 +13,9 @@ import pytest
 import requests
 from moto import mock_aws
 
-from local_stack import dynamodb_local, launcher
-from local_stack.stack import deploy
-from local_stack.template import REPO_ROOT, load_sam_app
+from dev.local_stack import dynamodb_local, launcher
+from dev.local_stack.stack import deploy
+from dev.local_stack.template import REPO_ROOT, load_sam_app
 from tests.fixtures.processes import wait_until_ended
 from tests.local_stack.conftest import needs_dynamodb_local
 
@@ -105,7 +105,7 @@ def test_dynamodb_local_ends_with_the_process_that_started_it_even_when_that_is_
         [
             sys.executable,
             "-c",
-            "from local_stack import dynamodb_local; s = dynamodb_local.start(); "
+            "from dev.local_stack import dynamodb_local; s = dynamodb_local.start(); "
             "print(s.process.pid, s.data_dir, flush=True); import time; time.sleep(60)",
         ],
         cwd=REPO_ROOT,

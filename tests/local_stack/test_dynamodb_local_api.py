@@ -16,12 +16,12 @@ import pytest
 from moto import mock_aws
 from werkzeug.test import Client
 
-from local_stack import dynamodb_local
-from local_stack.gateway import Gateway
-from local_stack.launcher import LOCAL_ENV_OVERRIDES, use_fake_aws_environment
-from local_stack.runtime import forget_container_state, load_functions
-from local_stack.stack import deploy
-from local_stack.template import load_sam_app
+from dev.local_stack import dynamodb_local
+from dev.local_stack.gateway import Gateway
+from dev.local_stack.launcher import LOCAL_ENV_OVERRIDES, use_fake_aws_environment
+from dev.local_stack.runtime import forget_container_state, load_functions
+from dev.local_stack.stack import deploy
+from dev.local_stack.template import load_sam_app
 from push_core.auth import sha256_hex
 from push_core.models import FeedbackEvent, Platform
 from push_core.storage import feedback as feedback_store

@@ -16,8 +16,8 @@ import pytest
 import requests
 from werkzeug.test import Client
 
-from local_stack.environment_factory import EnvironmentFactory
-from local_stack.environments import (
+from dev.local_stack.environment_factory import EnvironmentFactory
+from dev.local_stack.environments import (
     EnvironmentConfig,
     EnvironmentsBusyError,
     ExecutionEnvironments,
@@ -27,9 +27,9 @@ from local_stack.environments import (
     environment_factory,
     environment_variables,
 )
-from local_stack.gateway import Gateway, serve
-from local_stack.runtime import FunctionTimeoutError
-from local_stack.template import FunctionSpec, HttpRoute
+from dev.local_stack.gateway import Gateway, serve
+from dev.local_stack.runtime import FunctionTimeoutError
+from dev.local_stack.template import FunctionSpec, HttpRoute
 from tests.local_stack.conftest import config_for, forked, write
 
 # Counts its invocations in a module global and says which process it runs in.
@@ -351,7 +351,7 @@ def test_two_long_polls_on_one_function_overlap_in_time(pool_for: PoolFactory) -
 def test_powertools_metrics_are_totalled_and_summed_up_in_one_console_line(
     pool_for: PoolFactory, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, logger="local_stack.environments")
+    caplog.set_level(logging.INFO, logger="dev.local_stack.environments")
     environments = ExecutionEnvironments(functions={})
     variables = {"POWERTOOLS_SERVICE_NAME": "tests", "POWERTOOLS_METRICS_DISABLED": "false"}
     pool = pool_for("Counts", METRICS, variables=variables, sink=environments.take_output)

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 import boto3
 import pytest
 
-from local_stack import fair_queues
+from dev.local_stack import fair_queues
 from push_core.pipeline import jobs
 from push_core.pipeline.jobs import PurgeAppJob, send_jobs
 

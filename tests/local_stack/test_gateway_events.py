@@ -4,8 +4,8 @@ import base64
 from datetime import UTC, datetime
 from typing import Any
 
-from local_stack.gateway import build_http_api_event
-from local_stack.template import HttpRoute
+from dev.local_stack.gateway import build_http_api_event
+from dev.local_stack.template import HttpRoute
 
 GET_APP = HttpRoute("GET", "/v1/apps/{app_id}", "RegistryFunction")
 NOT_FOUND = HttpRoute("ANY", "/{proxy+}", "RegistryFunction")

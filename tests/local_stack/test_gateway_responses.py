@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 from werkzeug.test import Client, TestResponse
 
-from local_stack.gateway import MAX_REQUEST_BYTES, Gateway
-from local_stack.runtime import LocalFunction
-from local_stack.template import FunctionSpec, HttpRoute
+from dev.local_stack.gateway import MAX_REQUEST_BYTES, Gateway
+from dev.local_stack.runtime import LocalFunction
+from dev.local_stack.template import FunctionSpec, HttpRoute
 
 # Returns whatever JSON the request carries: each test states the handler result it wants mapped.
 RESPOND = """
@@ -136,7 +136,7 @@ def test_a_malformed_response_is_an_api_gateway_500(
 def test_a_handler_that_raises_is_an_api_gateway_500_and_its_traceback_is_logged(
     client: Client, caplog: pytest.LogCaptureFixture
 ) -> None:
-    with caplog.at_level(logging.ERROR, logger="local_stack.gateway"):
+    with caplog.at_level(logging.ERROR, logger="dev.local_stack.gateway"):
         response = client.get("/boom")
 
     assert response.status_code == 500

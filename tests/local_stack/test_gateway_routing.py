@@ -2,8 +2,8 @@
 
 import pytest
 
-from local_stack.gateway import Router
-from local_stack.template import HttpRoute
+from dev.local_stack.gateway import Router
+from dev.local_stack.template import HttpRoute
 
 # API Gateway's own example set, plus the shapes pushlane uses.
 ROUTES = [

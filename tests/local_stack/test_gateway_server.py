@@ -7,10 +7,10 @@ from collections.abc import Callable, Iterator
 import pytest
 import requests
 
-from local_stack.gateway import MAX_REQUEST_BYTES, Gateway, RunningServer, serve
-from local_stack.launcher import port_is_free
-from local_stack.runtime import LocalFunction
-from local_stack.template import FunctionSpec, HttpRoute
+from dev.local_stack.gateway import MAX_REQUEST_BYTES, Gateway, RunningServer, serve
+from dev.local_stack.launcher import port_is_free
+from dev.local_stack.runtime import LocalFunction
+from dev.local_stack.template import FunctionSpec, HttpRoute
 
 SLOW = """
 import time

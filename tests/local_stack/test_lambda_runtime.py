@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from local_stack.runtime import (
+from dev.local_stack.runtime import (
     EnvironmentConflictError,
     FunctionTimeoutError,
     HandlerImportError,
@@ -19,8 +19,8 @@ from local_stack.runtime import (
     load_functions,
     merge_environments,
 )
-from local_stack.stack import DeployedStack
-from local_stack.template import FunctionSpec, SamApp
+from dev.local_stack.stack import DeployedStack
+from dev.local_stack.template import FunctionSpec, SamApp
 from tests.local_stack.conftest import write
 
 pytestmark = pytest.mark.usefixtures("process_state")

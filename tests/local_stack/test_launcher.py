@@ -9,8 +9,8 @@ import boto3
 import pytest
 import requests
 
-from local_stack import launcher
-from local_stack.template import load_sam_app
+from dev.local_stack import launcher
+from dev.local_stack.template import load_sam_app
 
 pytestmark = pytest.mark.usefixtures("process_state")
 

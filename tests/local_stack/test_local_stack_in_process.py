@@ -7,11 +7,11 @@ import boto3
 import pytest
 from werkzeug.test import Client
 
-from local_stack.gateway import Gateway
-from local_stack.poller import drain, event_source_pollers
-from local_stack.runtime import load_functions
-from local_stack.stack import StackDeploymentError, deploy
-from local_stack.template import load_sam_app
+from dev.local_stack.gateway import Gateway
+from dev.local_stack.poller import drain, event_source_pollers
+from dev.local_stack.runtime import load_functions
+from dev.local_stack.stack import StackDeploymentError, deploy
+from dev.local_stack.template import load_sam_app
 from tests.local_stack.conftest import TINY_TEMPLATE, write
 
 pytestmark = pytest.mark.usefixtures("aws", "process_state")

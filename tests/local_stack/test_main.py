@@ -1,4 +1,4 @@
-"""python -m local_stack: start, print the ready line, serve, stop cleanly on a signal."""
+"""python -m dev.local_stack: start, print the ready line, serve, stop cleanly on a signal."""
 
 import io
 import logging
@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from local_stack.__main__ import main
-from local_stack.template import REPO_ROOT
+from dev.local_stack.__main__ import main
+from dev.local_stack.template import REPO_ROOT
 
 READY = re.compile(r"^pushlane is listening on (http://127\.0\.0\.1:\d+)$", re.MULTILINE)
 
@@ -40,7 +40,7 @@ class WatchedOutput(io.StringIO):
 @pytest.fixture
 def logging_levels() -> Iterator[None]:
     """main() configures logging for a terminal; put the levels back for the other tests."""
-    loggers = [logging.getLogger(name) for name in ("local_stack", "werkzeug")]
+    loggers = [logging.getLogger(name) for name in ("dev.local_stack", "werkzeug")]
     levels = [logger.level for logger in loggers]
     yield
     for logger, level in zip(loggers, levels, strict=True):
@@ -135,12 +135,12 @@ def _read_lines(stream: io.TextIOBase, lines: "queue.Queue[str]") -> None:
 
 @pytest.mark.skipif(
     not (REPO_ROOT / "layers" / "push_core" / "push_core" / "auth.py").exists()
-    or not (REPO_ROOT / "local_stack" / "quickstart.py").exists(),
-    reason="python -m local_stack needs push_core.auth and local_stack/quickstart.py",
+    or not (REPO_ROOT / "dev" / "local_stack" / "quickstart.py").exists(),
+    reason="python -m dev.local_stack needs push_core.auth and dev/local_stack/quickstart.py",
 )
 def test_python_m_local_stack_starts_the_real_template_and_stops_cleanly_on_ctrl_c() -> None:
     process = subprocess.Popen(
-        [sys.executable, "-m", "local_stack", "--port", "0", "--moto-port", "0"],
+        [sys.executable, "-m", "dev.local_stack", "--port", "0", "--moto-port", "0"],
         cwd=REPO_ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

@@ -15,7 +15,7 @@ import pytest
 from moto.dynamodb.models import DynamoDBBackend
 from moto.server import ThreadedMotoServer
 
-from local_stack import moto_atomicity
+from dev.local_stack import moto_atomicity
 
 SLOW_TRANSACTION_S = 0.5
 

@@ -4,7 +4,7 @@ import boto3
 import pytest
 from moto.sqs.models import Message, sqs_backends
 
-from local_stack import moto_memory
+from dev.local_stack import moto_memory
 
 
 @pytest.mark.usefixtures("aws")

@@ -8,10 +8,10 @@ import boto3
 import pytest
 from moto.server import ThreadedMotoServer
 
-from local_stack import launcher
-from local_stack.provisioning import provision
-from local_stack.stack import DeployedStack, StackDeploymentError, resources_of
-from local_stack.template import REPO_ROOT, SamApp, load_sam_app
+from dev.local_stack import launcher
+from dev.local_stack.provisioning import provision
+from dev.local_stack.stack import DeployedStack, StackDeploymentError, resources_of
+from dev.local_stack.template import REPO_ROOT, SamApp, load_sam_app
 from tests.local_stack.conftest import use_fake_aws
 
 PARAMETERS = {"AdminKeySha256": "0123456789abcdef" * 4}

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from local_stack.template import CODE_BUCKET, HttpRoute, SqsSource, TemplateError, load_sam_app
+from dev.local_stack.template import CODE_BUCKET, HttpRoute, SqsSource, TemplateError, load_sam_app
 from tests.local_stack.conftest import TINY_TEMPLATE, write
 
 

@@ -15,10 +15,10 @@ from typing import Any
 import boto3
 import pytest
 
-from local_stack.poller import SqsEventSourcePoller, drain, event_source_pollers, failed_message_ids
-from local_stack.runtime import LocalFunction
-from local_stack.stack import DeployedStack
-from local_stack.template import FunctionSpec, SqsSource, load_sam_app
+from dev.local_stack.poller import SqsEventSourcePoller, drain, event_source_pollers, failed_message_ids
+from dev.local_stack.runtime import LocalFunction
+from dev.local_stack.stack import DeployedStack
+from dev.local_stack.template import FunctionSpec, SqsSource, load_sam_app
 
 pytestmark = pytest.mark.usefixtures("aws")
 
@@ -173,7 +173,7 @@ def test_a_message_that_keeps_failing_moves_to_the_dead_letter_queue_after_max_r
 def test_each_failed_job_gets_a_console_line_and_the_one_bound_for_the_dead_letter_queue_says_so(
     jobs: Queue, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, logger="local_stack.poller")
+    caplog.set_level(logging.INFO, logger="dev.local_stack.poller")
     send(jobs, "poison")
     poller = poller_for(jobs, fail_bodies("poison"))
 

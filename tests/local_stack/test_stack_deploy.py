@@ -8,8 +8,8 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from local_stack.stack import DeployedStack, deploy
-from local_stack.template import REPO_ROOT, SamApp, load_sam_app
+from dev.local_stack.stack import DeployedStack, deploy
+from dev.local_stack.template import REPO_ROOT, SamApp, load_sam_app
 from tests.local_stack.conftest import use_fake_aws
 
 ADMIN_KEY_SHA256 = "0123456789abcdef" * 4

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from local_stack.environment_factory import EnvironmentFactory
-from local_stack.environments import EnvironmentConfig, FunctionEnvironments, environment_factory
-from local_stack.template import FunctionSpec
+from dev.local_stack.environment_factory import EnvironmentFactory
+from dev.local_stack.environments import EnvironmentConfig, FunctionEnvironments, environment_factory
+from dev.local_stack.template import FunctionSpec
 from tests.local_stack.conftest import config_for, forked, write
 
 Stack = tuple[EnvironmentFactory, dict[str, FunctionEnvironments]]

@@ -6,7 +6,7 @@ from typing import Any, TypeVar
 
 import pytest
 
-from emulators import ApnsEmulator, FcmEmulator, WebhookEmulator, WebPushEmulator
+from dev.emulators import ApnsEmulator, FcmEmulator, WebhookEmulator, WebPushEmulator
 from push_core.models import MessageContent, Platform, Target
 from push_core.providers.contract import Outcome, Provider, PushMessage
 

@@ -3,7 +3,7 @@ import json
 import pytest
 from cryptography.hazmat.primitives import serialization
 
-from emulators import ApnsEmulator
+from dev.emulators import ApnsEmulator
 from push_core.models import Platform
 from push_core.providers.apns.auth import InMemoryTokenStore
 from push_core.providers.apns.credentials import ApnsCredentials

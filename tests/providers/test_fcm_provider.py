@@ -1,4 +1,4 @@
-from emulators import FcmEmulator
+from dev.emulators import FcmEmulator
 from push_core.models import Platform
 from push_core.providers.contract import Delivered, InvalidTarget, Rejected, Transient
 from push_core.providers.fcm.credentials import FcmCredentials

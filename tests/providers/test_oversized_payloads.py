@@ -4,7 +4,7 @@ InvalidTarget (which would prune a healthy device)."""
 
 import json
 
-from emulators import ApnsEmulator, FcmEmulator, WebPushEmulator
+from dev.emulators import ApnsEmulator, FcmEmulator, WebPushEmulator
 from push_core.models import Platform, Target
 from push_core.providers.apns.auth import InMemoryTokenStore
 from push_core.providers.apns.credentials import ApnsCredentials

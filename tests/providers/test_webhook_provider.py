@@ -1,4 +1,4 @@
-from emulators import WebhookEmulator
+from dev.emulators import WebhookEmulator
 from push_core.models import Platform
 from push_core.providers.contract import Delivered, InvalidTarget, Rejected, Transient
 from push_core.providers.outbound_http import pinned_session

@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from emulators import WebPushEmulator
+from dev.emulators import WebPushEmulator
 from push_core.models import Platform, Target
 from push_core.providers.contract import Delivered, InvalidTarget, Rejected, Transient
 from push_core.providers.webpush.credentials import WebPushCredentials

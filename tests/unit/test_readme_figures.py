@@ -1,10 +1,11 @@
-"""The README quotes the local-stack bench's figures as `make bench` last wrote them to bench/results.json."""
+"""The README quotes the bench's figures as `make bench` last wrote them to bench/results.json."""
 
 import json
 import re
 from pathlib import Path
 
-from bench.local_stack import RESULTS, TARGETS, met, readme_block, readme_figures
+from bench.documents import LOCAL_STACK_FIGURES
+from bench.local_stack import RESULTS, TARGETS, met, readme_figures
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 ROW = re.compile(
@@ -38,4 +39,4 @@ def test_the_figures_come_with_the_run_that_made_them():
 
 def test_the_readmes_local_stack_notes_are_rendered_from_results_json():
     # The table and the notes under it, every figure included, are what the last run's results render to.
-    assert readme_block(README.read_text()) == readme_figures(json.loads(RESULTS.read_text()))
+    assert LOCAL_STACK_FIGURES.read() == readme_figures(json.loads(RESULTS.read_text()))

@@ -106,7 +106,7 @@ def test_simulation_keeps_within_the_concurrency_and_the_chain_sets_the_pace(pop
 
 def test_metered_usage_of_a_real_run_on_moto_is_what_the_model_counts(monkeypatch: pytest.MonkeyPatch):
     """The handlers on moto across every path: chained pages, pages of several batches, several slices, inline."""
-    from emulators.suite import EmulatorSuite
+    from dev.emulators.suite import EmulatorSuite
 
     suite = EmulatorSuite().start()
     try:

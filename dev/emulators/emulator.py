@@ -18,11 +18,11 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, ClassVar, Self
 
-from emulators import admin
-from emulators.admin import ADMIN_PREFIX, AdminHandler, BadAdminRequest
-from emulators.faults import FaultDecision, FaultKind, Faults, FaultSettings
-from emulators.ledger import Ledger, answer_key
-from emulators.server import (
+from dev.emulators import admin
+from dev.emulators.admin import ADMIN_PREFIX, AdminHandler, BadAdminRequest
+from dev.emulators.faults import FaultDecision, FaultKind, Faults, FaultSettings
+from dev.emulators.ledger import Ledger, answer_key
+from dev.emulators.server import (
     DEFAULT_CONNECTION_WINDOW,
     DEFAULT_MAX_CONCURRENT_STREAMS,
     DEFAULT_STREAM_WINDOW,
@@ -30,7 +30,7 @@ from emulators.server import (
     EmulatorResponse,
     EmulatorServer,
 )
-from emulators.tls import CertificateAuthority
+from dev.emulators.tls import CertificateAuthority
 
 
 @dataclass(frozen=True)

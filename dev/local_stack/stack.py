@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
-from local_stack.template import CODE_BUCKET, SamApp
+from dev.local_stack.template import CODE_BUCKET, SamApp
 
 if TYPE_CHECKING:
     from mypy_boto3_cloudformation import CloudFormationClient

@@ -1,6 +1,6 @@
 """The environment factory: a zygote that imports the heavy libraries once, then forks execution environments.
 
-A fresh worker (``local_stack.environment_worker``) spends ~1.1 s and ~85 MB importing the same
+A fresh worker (``dev.local_stack.environment_worker``) spends ~1.1 s and ~85 MB importing the same
 third-party libraries every pushlane function uses: boto3/botocore, Powertools and pydantic,
 cryptography, jwt, requests. The zygote is one process per stack, started the way a worker is
 (``python -I``), never forked from the stack itself, whose moto threads a fork would copy with
@@ -54,7 +54,7 @@ from dataclasses import dataclass
 from types import FrameType
 from typing import Any
 
-from local_stack import malloc_arenas
+from dev.local_stack import malloc_settings
 
 logger = logging.getLogger(__name__)
 
@@ -110,7 +110,7 @@ _PROXY_LOOKUPS = frozenset({"getproxies_environment", "proxy_bypass_environment"
 _BOOTSTRAP = (
     "import gc; gc.disable(); "  # from the start, so the preload leaves no freed holes for children to copy
     "import sys; sys.path.insert(0, {root!r}); "
-    "from local_stack.environment_factory import serve; sys.path.remove({root!r}); "
+    "from dev.local_stack.environment_factory import serve; sys.path.remove({root!r}); "
     "sys.exit(serve(sys.argv[1:]))"
 )
 
@@ -571,7 +571,7 @@ class _NewEnvironment:
         time.tzset()  # TZ may differ from the zygote's
         sys.argv[1:] = [str(requests), str(responses)]  # as a fresh worker's
 
-        from local_stack.environment_worker import main
+        from dev.local_stack.environment_worker import main
 
         return main(sys.argv[1:])
 
@@ -748,7 +748,7 @@ def serve(argv: Sequence[str]) -> int:
     """
     # Ctrl-C in a terminal reaches the whole process group; the stack decides when the zygote ends.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    malloc_arenas.limit()  # before the preload allocates: environments inherit the setting with the heap
+    malloc_settings.apply()  # before the preload allocates: environments inherit the setting with the heap
     control = socket.socket(fileno=int(argv[0]))
     environment = _Zygote(control).run(argv[1:])
     if environment is None:

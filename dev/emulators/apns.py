@@ -31,12 +31,12 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from emulators import admin
-from emulators.admin import AdminHandler, BadAdminRequest
-from emulators.emulator import Emulator
-from emulators.faults import FaultDecision, FaultKind
-from emulators.server import EmulatorRequest, EmulatorResponse
-from emulators.tls import ClientCertificate, topic_from_certificate
+from dev.emulators import admin
+from dev.emulators.admin import AdminHandler, BadAdminRequest
+from dev.emulators.emulator import Emulator
+from dev.emulators.faults import FaultDecision, FaultKind
+from dev.emulators.server import EmulatorRequest, EmulatorResponse
+from dev.emulators.tls import ClientCertificate, topic_from_certificate
 
 # Apple's reason → HTTP status.
 REASON_STATUS: dict[str, int] = {

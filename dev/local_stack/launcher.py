@@ -13,20 +13,20 @@ from dataclasses import dataclass
 
 from moto.server import ThreadedMotoServer
 
-from local_stack import dynamodb_local, fair_queues, moto_atomicity, moto_memory
-from local_stack.environments import (
+from dev.local_stack import dynamodb_local, fair_queues, moto_atomicity, moto_memory
+from dev.local_stack.environments import (
     DEFAULT_CONCURRENCY,
     DEFAULT_IDLE_TIMEOUT_S,
     DEFAULT_QUEUE_CONCURRENCY,
     ExecutionEnvironments,
     environments_for_stack,
 )
-from local_stack.gateway import Gateway, RunningServer, serve
-from local_stack.poller import SqsEventSourcePoller, event_source_pollers, stop_all
-from local_stack.provisioning import provision
-from local_stack.runtime import Invocable
-from local_stack.stack import DeployedStack
-from local_stack.template import SamApp
+from dev.local_stack.gateway import Gateway, RunningServer, serve
+from dev.local_stack.poller import SqsEventSourcePoller, event_source_pollers, stop_all
+from dev.local_stack.provisioning import provision
+from dev.local_stack.runtime import Invocable
+from dev.local_stack.stack import DeployedStack
+from dev.local_stack.template import SamApp
 
 MOTO_HOST = "127.0.0.1"
 
@@ -140,7 +140,7 @@ def start(
     cannot be bound, DynamoDBLocalError when DynamoDB Local was asked for and did not start,
     after stopping whatever had started.
 
-    Each function runs in execution environments of its own (``local_stack.environments``):
+    Each function runs in execution environments of its own (``dev.local_stack.environments``):
     at most its reserved concurrency, else ``concurrency``, at once; idle ones end after
     ``idle_timeout_s``. SQS pollers run as many batches side by side as that limit, at most the
     event's ScalingConfig.MaximumConcurrency, else ``queue_concurrency``.

@@ -23,7 +23,7 @@ from samtranslator.translator.translator import Translator
 from samtranslator.utils.py27hash_fix import to_py27_compatible_template, undo_mark_unicode_str_in_template
 from samtranslator.yaml_helper import yaml_parse
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]  # dev/local_stack/template.py
 
 CODE_BUCKET = "pushlane-code"
 DEFAULT_REGION = "us-east-1"

@@ -1,4 +1,4 @@
-"""``python -m local_stack``: pushlane on this machine, no Docker and no AWS account.
+"""``python -m dev.local_stack``: pushlane on this machine, no Docker and no AWS account.
 
 Prints ``pushlane is listening on http://HOST:PORT`` once requests can be
 served, then the quickstart; stops cleanly on Ctrl-C or SIGTERM.
@@ -16,10 +16,10 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from local_stack import dynamodb_local, launcher, malloc_arenas
-from local_stack.emulated_providers import EmulatedProviders, EmulatorProcess, start_emulator_process
-from local_stack.environments import DEFAULT_CONCURRENCY, DEFAULT_IDLE_TIMEOUT_S, DEFAULT_QUEUE_CONCURRENCY
-from local_stack.template import REPO_ROOT, TemplateError, load_sam_app
+from dev.local_stack import dynamodb_local, launcher, malloc_settings
+from dev.local_stack.emulated_providers import EmulatedProviders, EmulatorProcess, start_emulator_process
+from dev.local_stack.environments import DEFAULT_CONCURRENCY, DEFAULT_IDLE_TIMEOUT_S, DEFAULT_QUEUE_CONCURRENCY
+from dev.local_stack.template import REPO_ROOT, TemplateError, load_sam_app
 
 _STOP_POLL_S = 0.2  # how soon after Ctrl-C or SIGTERM the stack starts stopping
 
@@ -32,7 +32,7 @@ def _parameter(text: str) -> tuple[str, str]:
 
 
 def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m local_stack", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m dev.local_stack", description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1", help="gateway address (default: loopback)")
     parser.add_argument("--port", type=int, default=3000, help="gateway port; 0 picks a free one")
     parser.add_argument("--moto-port", type=int, default=0, help="moto (local AWS) port; 0 picks a free one")
@@ -82,7 +82,7 @@ def _new_admin_key(layer_dirs: Sequence[Path]) -> Any:
 
 
 def _quickstart(base_url: str, admin_key: str, providers: EmulatorProcess | None) -> str:
-    from local_stack import quickstart  # imported when needed: only the command prints it
+    from dev.local_stack import quickstart  # imported when needed: only the command prints it
 
     section = (
         quickstart.render_providers(str(providers.directory), providers.ca_path, providers.ledger_urls())
@@ -96,11 +96,11 @@ def _quickstart(base_url: str, admin_key: str, providers: EmulatorProcess | None
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the local stack until Ctrl-C or SIGTERM; 0 on a clean stop, 1 if it could not start."""
     args = _parse_args(argv)
-    malloc_arenas.limit()
+    malloc_settings.apply()
     launcher.use_fake_aws_environment()
     # Warnings and up from libraries (botocore is chatty at INFO); the gateway's access log from here.
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("local_stack").setLevel(logging.INFO)
+    logging.getLogger("dev.local_stack").setLevel(logging.INFO)
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # moto's server logs every AWS call there
     for what, host, port in (("gateway", args.host, args.port), ("moto", launcher.MOTO_HOST, args.moto_port)):
         if not launcher.port_is_free(host, port):

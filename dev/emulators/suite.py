@@ -11,12 +11,12 @@ from __future__ import annotations
 from types import TracebackType
 from typing import Any, Self
 
-from emulators.apns import ApnsEmulator, ApnsSigningKey
-from emulators.emulator import Emulator
-from emulators.fcm import FcmEmulator
-from emulators.tls import CertificateAuthority
-from emulators.webhook import WebhookEmulator
-from emulators.webpush import WebPushEmulator
+from dev.emulators.apns import ApnsEmulator, ApnsSigningKey
+from dev.emulators.emulator import Emulator
+from dev.emulators.fcm import FcmEmulator
+from dev.emulators.tls import CertificateAuthority
+from dev.emulators.webhook import WebhookEmulator
+from dev.emulators.webpush import WebPushEmulator
 
 DEFAULT_TEAM_ID = "PUSHLANE01"
 DEFAULT_KEY_ID = "EMULATOR01"

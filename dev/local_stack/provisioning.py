@@ -22,7 +22,7 @@ from typing import Any
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
-from local_stack.stack import (
+from dev.local_stack.stack import (
     DeployedStack,
     StackDeploymentError,
     apply_time_to_live,
@@ -30,7 +30,7 @@ from local_stack.stack import (
     deploy,
     resources_of,
 )
-from local_stack.template import REPO_ROOT, SamApp
+from dev.local_stack.template import REPO_ROOT, SamApp
 
 DEPLOY_TIMEOUT_S = 120.0
 # What get_queue_attributes reports that create_queue does not take: counts, stamps, the ARN.
@@ -78,14 +78,14 @@ def provision(
 
 
 def deploy_in_child(app: SamApp, parameters: Mapping[str, str], stack_name: str) -> Deployment:
-    """``stack.deploy`` on a throwaway in-process moto in ``python -m local_stack.provisioning``."""
+    """``stack.deploy`` on a throwaway in-process moto in ``python -m dev.local_stack.provisioning``."""
     # The child is our own interpreter running our own module; pickle is its native tongue and trusted here.
     request = pickle.dumps((app, dict(parameters), stack_name))
     # The child's moto intercepts AWS's own endpoints only: an endpoint URL would send it to the real server.
     environment = {name: value for name, value in os.environ.items() if not name.startswith("AWS_ENDPOINT_URL")}
     try:
         done = subprocess.run(
-            [sys.executable, "-m", "local_stack.provisioning"],
+            [sys.executable, "-m", "dev.local_stack.provisioning"],
             input=request,
             capture_output=True,
             env=environment,
@@ -167,6 +167,6 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    from local_stack import provisioning  # under its own name, so the Deployment it pickles is importable
+    from dev.local_stack import provisioning  # under its own name, so the Deployment it pickles is importable
 
     sys.exit(provisioning.main())

@@ -15,5 +15,5 @@ function runs in execution environments of its own. Modules:
 - ``poller``: feeds SQS messages to handlers with partial-batch-failure semantics.
 - ``emulated_providers``: the APNs, FCM, Web Push and webhook emulators beside the stack.
 - ``launcher``: starts and stops all of it against a moto server.
-- ``__main__``: ``python -m local_stack``.
+- ``__main__``: ``python -m dev.local_stack``.
 """

@@ -41,9 +41,9 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
-from local_stack.environments import EnvironmentsBusyError, InvocationError
-from local_stack.runtime import FunctionTimeoutError, Invocable, LocalFunction
-from local_stack.template import HttpRoute
+from dev.local_stack.environments import EnvironmentsBusyError, InvocationError
+from dev.local_stack.runtime import FunctionTimeoutError, Invocable, LocalFunction
+from dev.local_stack.template import HttpRoute
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment

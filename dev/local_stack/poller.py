@@ -25,16 +25,16 @@ from typing import TYPE_CHECKING, Any
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
-from local_stack.environments import InvocationError
-from local_stack.runtime import FunctionTimeoutError, Invocable
-from local_stack.template import SamApp, SqsSource
+from dev.local_stack.environments import InvocationError
+from dev.local_stack.runtime import FunctionTimeoutError, Invocable
+from dev.local_stack.template import SamApp, SqsSource
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
     from mypy_boto3_sqs.literals import QueueAttributeFilterType
     from mypy_boto3_sqs.type_defs import MessageAttributeValueOutputTypeDef, MessageTypeDef
 
-    from local_stack.stack import DeployedStack
+    from dev.local_stack.stack import DeployedStack
 
 logger = logging.getLogger(__name__)
 

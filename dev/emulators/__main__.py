@@ -1,4 +1,4 @@
-"""`python -m emulators`: start the four emulators, print one JSON line describing them, run until SIGINT/SIGTERM."""
+"""`python -m dev.emulators`: start the four emulators, print one JSON line describing them, run until stopped."""
 
 from __future__ import annotations
 
@@ -10,12 +10,12 @@ import sys
 import threading
 from types import FrameType
 
-from emulators.suite import DEFAULT_KEY_ID, DEFAULT_PROJECT_ID, DEFAULT_TEAM_ID, DEFAULT_TOPICS, EmulatorSuite
+from dev.emulators.suite import DEFAULT_KEY_ID, DEFAULT_PROJECT_ID, DEFAULT_TEAM_ID, DEFAULT_TOPICS, EmulatorSuite
 
 
 def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="python -m emulators",
+        prog="python -m dev.emulators",
         description="Loopback APNs, FCM, Web Push and webhook emulators (TLS, 127.0.0.1).",
     )
     for name in ("apns", "fcm", "webpush", "webhook"):

@@ -29,12 +29,12 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from emulators import admin
-from emulators.admin import AdminHandler
-from emulators.emulator import Emulator
-from emulators.faults import FaultDecision, FaultKind
-from emulators.ledger import DELIVERED, VALIDATED
-from emulators.server import EmulatorRequest, EmulatorResponse
+from dev.emulators import admin
+from dev.emulators.admin import AdminHandler
+from dev.emulators.emulator import Emulator
+from dev.emulators.faults import FaultDecision, FaultKind
+from dev.emulators.ledger import DELIVERED, VALIDATED
+from dev.emulators.server import EmulatorRequest, EmulatorResponse
 
 SCOPE = "https://www.googleapis.com/auth/firebase.messaging"
 # FCM v1 accepts either scope; firebase-admin asks for cloud-platform (and others), not firebase.messaging.

@@ -20,11 +20,11 @@ import threading
 import time
 from typing import Any, ClassVar
 
-from emulators import admin
-from emulators.admin import AdminHandler
-from emulators.emulator import UrlTargetEmulator
-from emulators.faults import FaultKind
-from emulators.server import EmulatorRequest, EmulatorResponse
+from dev.emulators import admin
+from dev.emulators.admin import AdminHandler
+from dev.emulators.emulator import UrlTargetEmulator
+from dev.emulators.faults import FaultKind
+from dev.emulators.server import EmulatorRequest, EmulatorResponse
 
 HOOK_PATH = "/hooks/"
 SIGNATURE_HEADER = "pushlane-signature"

@@ -5,7 +5,7 @@ provider parameters at them (with their CA trusted explicitly), and writes ready
 device registration bodies, so the quickstart can show a message reaching a phone, an Android device,
 a browser and a webhook without any real account.
 
-The served stack runs them as ``python -m emulators`` (``EmulatorProcess``); the in-process harness of
+The served stack runs them as ``python -m dev.emulators`` (``EmulatorProcess``); the in-process harness of
 the integration tests keeps them in its own process (``EmulatedProviders``), where tests reach into them.
 """
 
@@ -22,9 +22,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from emulators import EmulatorSuite
-from local_stack import malloc_arenas
-from local_stack.template import REPO_ROOT
+from dev.emulators import EmulatorSuite
+from dev.local_stack import malloc_settings
+from dev.local_stack.template import REPO_ROOT
 
 # What each emulator's ledger shows of its latest requests: make run's memory stays flat however long it runs.
 LEDGER_KEEP = 1000
@@ -66,7 +66,7 @@ class EmulatedProviders:
 
 def provider_parameters(description: Mapping[str, Any]) -> dict[str, str]:
     """The template parameters that send every provider to the emulators described (the JSON line
-    `python -m emulators` prints, or EmulatorSuite.describe())."""
+    `python -m dev.emulators` prints, or EmulatorSuite.describe())."""
     return {
         "ApnsProductionUrl": description["apns"]["url"],
         "ApnsSandboxUrl": description["apns"]["url"],
@@ -94,7 +94,7 @@ def start_emulators() -> EmulatedProviders:
 
 @dataclass
 class EmulatorProcess:
-    """The emulators as ``python -m emulators``, a process of their own (what ``make run`` starts).
+    """The emulators as ``python -m dev.emulators``, a process of their own (what ``make run`` starts).
 
     In the stack's process they would share its GIL with moto, the gateway and the pollers: at a few
     thousand deliveries a second that one core, not pushlane, set the pace.
@@ -132,11 +132,11 @@ _EMULATORS_START_TIMEOUT_S = 30
 
 
 def start_emulator_process() -> EmulatorProcess:
-    """``python -m emulators`` beside the stack, once it has printed its description; raises OSError if it fails."""
+    """``python -m dev.emulators`` beside the stack, once it has printed its description; raises OSError if it fails."""
     process = subprocess.Popen(  # noqa: S603 - our own module
-        [sys.executable, "-m", "emulators", "--ledger-keep", str(LEDGER_KEEP), "--exit-with-parent"],
+        [sys.executable, "-m", "dev.emulators", "--ledger-keep", str(LEDGER_KEEP), "--exit-with-parent"],
         cwd=REPO_ROOT,
-        env={**os.environ, **malloc_arenas.VARIABLES},
+        env={**os.environ, **malloc_settings.VARIABLES},
         stdout=subprocess.PIPE,
         text=True,
     )

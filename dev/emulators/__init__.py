@@ -4,16 +4,16 @@ Used by the tests, the local stack and the benchmark. Each emulator is an asynci
 in its own thread, with fault knobs, a ledger of what it accepted, and an admin API under /_emulator/.
 """
 
-from emulators.apns import ApnsEmulator, ApnsSigningKey
-from emulators.emulator import DeadMark, Emulator
-from emulators.faults import FaultDecision, FaultKind, Faults, FaultSettings
-from emulators.fcm import FcmEmulator
-from emulators.ledger import Ledger, LedgerEntry
-from emulators.server import EmulatorRequest, EmulatorResponse, EmulatorServer
-from emulators.suite import EmulatorSuite
-from emulators.tls import CertificateAuthority, ClientCertificate
-from emulators.webhook import WebhookEmulator
-from emulators.webpush import WebPushEmulator
+from dev.emulators.apns import ApnsEmulator, ApnsSigningKey
+from dev.emulators.emulator import DeadMark, Emulator
+from dev.emulators.faults import FaultDecision, FaultKind, Faults, FaultSettings
+from dev.emulators.fcm import FcmEmulator
+from dev.emulators.ledger import Ledger, LedgerEntry
+from dev.emulators.server import EmulatorRequest, EmulatorResponse, EmulatorServer
+from dev.emulators.suite import EmulatorSuite
+from dev.emulators.tls import CertificateAuthority, ClientCertificate
+from dev.emulators.webhook import WebhookEmulator
+from dev.emulators.webpush import WebPushEmulator
 
 __all__ = [
     "ApnsEmulator",

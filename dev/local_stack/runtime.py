@@ -2,7 +2,7 @@
 
 This is the in-process runtime the tests use (moto's ``mock_aws`` lives in one
 process and cannot be shared with others); the served stack runs each function
-in execution environments of its own (``local_stack.environments``). Both offer
+in execution environments of its own (``dev.local_stack.environments``). Both offer
 the one ``Invocable`` interface the gateway and the pollers call.
 
 Environment variables are process-wide and every handler runs in this one
@@ -48,8 +48,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
-    from local_stack.stack import DeployedStack
-    from local_stack.template import FunctionSpec, SamApp
+    from dev.local_stack.stack import DeployedStack
+    from dev.local_stack.template import FunctionSpec, SamApp
 
 Handler = Callable[[Any, "LocalLambdaContext"], Any]
 

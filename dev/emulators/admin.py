@@ -6,7 +6,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from emulators.server import EmulatorRequest, EmulatorResponse
+from dev.emulators.server import EmulatorRequest, EmulatorResponse
 
 ADMIN_PREFIX = "/_emulator/"
 

@@ -1,6 +1,6 @@
 """Lambda's execution environments, locally: a pool of worker processes per function.
 
-An environment is a separate process (``local_stack.environment_worker``)
+An environment is a separate process (``dev.local_stack.environment_worker``)
 that imports its function's handler once (the cold start) and then runs one
 event at a time, keeping its module state between events (warm starts), so
 module globals, asyncio loops and Powertools' per-request state belong to one
@@ -10,12 +10,12 @@ taken from the launcher's environment.
 
 Why workers of our own speaking JSON lines over two pipes, not
 ``multiprocessing``: spawn and forkserver children re-import the parent's
-``__main__`` (``python -m local_stack`` pulls in moto, ~100 MB each), and
+``__main__`` (``python -m dev.local_stack`` pulls in moto, ~100 MB each), and
 fork copies moto's threads and locks; a worker of our own imports only what
 its handler imports, and leaves stdout to the handler, where the parent reads
 logs and Powertools' EMF metrics from it.
 
-The stack's environments are forked by a zygote (``local_stack.environment_factory``)
+The stack's environments are forked by a zygote (``dev.local_stack.environment_factory``)
 that imported the shared third-party libraries once, so they share those pages
 and skip that part of the cold start; a function the zygote does not fit, a
 platform without fork, or ``LOCAL_STACK_ENVIRONMENT_START=subprocess`` start
@@ -57,13 +57,13 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING, Any, Protocol
 
-from local_stack.environment_factory import EnvironmentFactory, ForkedProcess, ZygoteUnavailable, supported
-from local_stack.metrics import MetricsCollector
-from local_stack.runtime import FunctionTimeoutError, function_identity
-from local_stack.template import REPO_ROOT, FunctionSpec, SamApp
+from dev.local_stack.environment_factory import EnvironmentFactory, ForkedProcess, ZygoteUnavailable, supported
+from dev.local_stack.metrics import MetricsCollector
+from dev.local_stack.runtime import FunctionTimeoutError, function_identity
+from dev.local_stack.template import REPO_ROOT, FunctionSpec, SamApp
 
 if TYPE_CHECKING:
-    from local_stack.stack import DeployedStack
+    from dev.local_stack.stack import DeployedStack
 
 logger = logging.getLogger(__name__)
 
@@ -85,7 +85,7 @@ START_MODES = ("zygote", "subprocess")
 # The worker imports local_stack.* from the repo, then leaves sys.path to the function (Lambda's order).
 _BOOTSTRAP = (
     "import sys; sys.path.insert(0, {root!r}); "
-    "from local_stack.environment_worker import main; sys.path.remove({root!r}); "
+    "from dev.local_stack.environment_worker import main; sys.path.remove({root!r}); "
     "sys.exit(main(sys.argv[1:]))"
 )
 # An API function that records nothing flushes an empty set; on AWS that warning goes nowhere.

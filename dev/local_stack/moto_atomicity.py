@@ -5,7 +5,7 @@ rollback while another request thread adds items, and fails with "dictionary cha
 iteration" (a 500 the handlers see as a ClientError). The moto server answers each request on its own
 thread, so every DynamoDB request holds one lock. SQS stays unlocked, since its long polls hold a request
 for seconds; its backend is not thread-safe within one queue either, so the local stack's pollers take
-turns at each queue (local_stack/poller.py).
+turns at each queue (dev/local_stack/poller.py).
 """
 
 from __future__ import annotations

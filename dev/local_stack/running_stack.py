@@ -1,4 +1,4 @@
-"""`python -m local_stack` as a child process: what the end-to-end suite and the local-stack bench drive.
+"""`python -m dev.local_stack` as a child process: what the end-to-end suite and the local-stack bench drive.
 
 Starts the stack on free loopback ports, waits for its ready line and quickstart, keeps its output, and
 stops it with Ctrl-C as a user would.
@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
-from local_stack.template import REPO_ROOT
+from dev.local_stack.template import REPO_ROOT
 
 READY = re.compile(r"^pushlane is listening on (http://\S+)$")
 START_TIMEOUT_S = 60
@@ -66,14 +66,14 @@ def _pump(stream: IO[str], into: list[str]) -> None:
 
 
 def start_stack(*parameters: str, options: tuple[str, ...] = (), keep_output: bool = True) -> RunningStack:
-    """`python -m local_stack` on free loopback ports with these template parameters (NAME=VALUE), once ready.
+    """`python -m dev.local_stack` on free loopback ports with these template parameters (NAME=VALUE), once ready.
 
     options are further command-line options (``--dynamodb moto``); keep_output=False drops the console
     lines after the quickstart (a long bench would otherwise hold every one of them).
     """
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     overrides = [arg for parameter in parameters for arg in ("--parameter", parameter)]
-    command = [sys.executable, "-m", "local_stack", "--host", "127.0.0.1", "--port", "0", "--moto-port", "0"]
+    command = [sys.executable, "-m", "dev.local_stack", "--host", "127.0.0.1", "--port", "0", "--moto-port", "0"]
     process = subprocess.Popen(  # noqa: S603 - our own module
         [*command, *options, *overrides],
         cwd=REPO_ROOT,

@@ -1,8 +1,8 @@
 """The inside of one execution environment: a process that imports one handler, then runs one event at a time.
 
-``local_stack.environments`` starts it with ``python -I`` (no PYTHON* variables,
+``dev.local_stack.environments`` starts it with ``python -I`` (no PYTHON* variables,
 no user site, no current folder on sys.path), or has the stack's zygote fork it in
-that same state (``local_stack.environment_factory``), with two pipe descriptors: it reads
+that same state (``dev.local_stack.environment_factory``), with two pipe descriptors: it reads
 requests from the first and writes replies to the second, one JSON object per
 line, so the handler keeps stdout and stderr for its logs as on Lambda. The
 first request describes the function; the reply says the cold start is done,
@@ -27,7 +27,7 @@ import traceback
 from collections.abc import Callable
 from typing import IO, Any
 
-from local_stack.runtime import LocalLambdaContext, ResponseSerializationError, log_stream_name, serialize_result
+from dev.local_stack.runtime import LocalLambdaContext, ResponseSerializationError, log_stream_name, serialize_result
 
 Handler = Callable[[Any, LocalLambdaContext], Any]
 

@@ -33,11 +33,11 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from emulators import admin
-from emulators.admin import AdminHandler, BadAdminRequest
-from emulators.emulator import UrlTargetEmulator
-from emulators.faults import FaultKind
-from emulators.server import EmulatorRequest, EmulatorResponse
+from dev.emulators import admin
+from dev.emulators.admin import AdminHandler, BadAdminRequest
+from dev.emulators.emulator import UrlTargetEmulator
+from dev.emulators.faults import FaultKind
+from dev.emulators.server import EmulatorRequest, EmulatorResponse
 
 PUSH_PATH = "/push/"
 MAX_BODY = 4096
