@@ -26,14 +26,13 @@ from typing import Any
 
 import requests
 
+from bench import comparisons
+from bench.comparisons import COMPARISONS
+from bench.documents import PEER_COMPARISONS
+
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results.json"
 PLOT = REPO / "bench" / "results.png"
-COMPARISONS = {
-    "apns_vs_aioapns": ("apns", "pushlane-apns", "aioapns"),
-    "fcm_vs_firebase_admin": ("fcm", "pushlane-fcm", "firebase-admin"),
-    "webpush_vs_pywebpush": ("webpush", "pushlane-webpush", "pywebpush"),
-}
 SUBSCRIPTIONS = 2000  # distinct browsers, more than any per-subscription cache holds
 
 
@@ -86,7 +85,7 @@ def _plot(results: dict[str, Any]) -> None:
     names = list(COMPARISONS)
     ours = [results["details"][n]["pushlane"]["per_cpu_s"] for n in names]
     theirs = [results["details"][n]["peer"]["per_cpu_s"] for n in names]
-    labels = [f"{COMPARISONS[n][0]}\npushlane vs {COMPARISONS[n][2]}" for n in names]
+    labels = [f"{COMPARISONS[n].platform}\npushlane vs {COMPARISONS[n].peer}" for n in names]
     figure, axes = plt.subplots(figsize=(8, 4.5))
     positions = range(len(names))
     axes.bar([p - 0.2 for p in positions], ours, width=0.4, label="pushlane")
@@ -173,10 +172,10 @@ def main() -> int:
         print(f"{args.count:,} notifications per side, {args.in_flight} in flight, client on CPU {client_cpu}")
         print(f"{'comparison':24} {'side':18} {'CPU s':>8} {'wall s':>8} {'per CPU-s':>11}  outcomes")
         for name in args.only or list(COMPARISONS):
-            platform, ours, peer = COMPARISONS[name]
-            base = emulators[platform]["url"]
+            comparison = COMPARISONS[name]
+            base = emulators[comparison.platform]["url"]
             measured = {}
-            for role, side in (("pushlane", ours), ("peer", peer)):
+            for role, side in (("pushlane", comparison.ours), ("peer", comparison.peer)):
                 runs = []
                 for _ in range(max(1, args.repeat)):
                     _admin(session, base, "reset", {"ledger": True, "faults": False, "dead": False})
@@ -191,7 +190,12 @@ def main() -> int:
                     f"{outcome['per_cpu_s']:11,.0f}  {outcome['outcomes']} (emulator accepted {accepted})"
                 )
             ratio = measured["pushlane"]["per_cpu_s"] / measured["peer"]["per_cpu_s"]
-            results["details"][name] = {**measured, "ratio": ratio}
+            results["details"][name] = {
+                **measured,
+                "ratio": ratio,
+                "peer_path": comparison.peer_path,
+                "workload": comparison.workload,
+            }
             results[name] = round(ratio, 2)
             print(f"{name:24} ratio {ratio:.1f}x")
         os.unlink(handle.name)
@@ -212,9 +216,11 @@ def main() -> int:
     # --only re-measures some comparisons: the others' details stay.
     details = {**previous.get("details", {}), **results["details"]}
     RESULTS.write_text(json.dumps({**previous, **results, "details": details}, indent=2) + "\n")
+    PEER_COMPARISONS.write(comparisons.figures(json.loads(RESULTS.read_text())))
+    print(f"wrote {RESULTS.relative_to(REPO)} and docs/PERFORMANCE.md's comparisons")
     if not args.only:
         _plot(results)
-        print(f"wrote {RESULTS.relative_to(REPO)} and {PLOT.relative_to(REPO)}")
+        print(f"wrote {PLOT.relative_to(REPO)}")
     if "scale_model" in results:
         from bench import scale_model
 

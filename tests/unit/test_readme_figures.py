@@ -1,10 +1,11 @@
-"""The README quotes the bench's figures as `make bench` last wrote them to bench/results.json."""
+"""The README and docs/PERFORMANCE.md quote the bench's figures as `make bench` last wrote them to results.json."""
 
 import json
 import re
 from pathlib import Path
 
-from bench.documents import LOCAL_STACK_FIGURES
+from bench import comparisons
+from bench.documents import LOCAL_STACK_FIGURES, PEER_COMPARISONS
 from bench.local_stack import RESULTS, TARGETS, met, readme_figures
 
 README = Path(__file__).resolve().parents[2] / "README.md"
@@ -40,3 +41,9 @@ def test_the_figures_come_with_the_run_that_made_them():
 def test_the_readmes_local_stack_notes_are_rendered_from_results_json():
     # The table and the notes under it, every figure included, are what the last run's results render to.
     assert LOCAL_STACK_FIGURES.read() == readme_figures(json.loads(RESULTS.read_text()))
+
+
+def test_the_peer_comparisons_in_performance_md_are_rendered_from_results_json():
+    results = json.loads(RESULTS.read_text())
+    assert set(results["details"]) == set(comparisons.COMPARISONS)
+    assert PEER_COMPARISONS.read() == comparisons.figures(results)
