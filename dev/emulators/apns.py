@@ -79,6 +79,7 @@ FAULT_REASON: dict[FaultKind, str] = {
     FaultKind.UNAVAILABLE: "ServiceUnavailable",
     FaultKind.THROTTLED: "TooManyRequests",
     FaultKind.AUTH_ERROR: "InvalidProviderToken",
+    FaultKind.BAD_REQUEST: "BadDeviceToken",
 }
 
 PUSH_TYPES = frozenset(
@@ -245,10 +246,11 @@ class ApnsEmulator(Emulator):
         """POSTs under /3/device/ over HTTP/2."""
         return request.protocol == "h2" and request.path.startswith(DEVICE_PATH)
 
-    def fault_response(self, decision: FaultDecision) -> EmulatorResponse:
+    def fault_response(self, decision: FaultDecision, request: EmulatorRequest) -> EmulatorResponse:
         """Apple's answer for an injected fault (Retry-After added for 429 and 503)."""
         reason = FAULT_REASON[decision.kind]
-        headers = [("apns-id", str(uuid.uuid4()))]
+        given = request.headers.get("apns-id")  # Apple answers with the request's apns-id, as on success
+        headers = [("apns-id", given if given is not None and _UUID.fullmatch(given) else str(uuid.uuid4()))]
         if REASON_STATUS[reason] in (429, 503):
             headers.append(("retry-after", str(decision.retry_after_s)))
         return self._error(reason, headers)

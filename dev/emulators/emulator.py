@@ -175,7 +175,7 @@ class Emulator(abc.ABC):
         """Answer a non-admin request as the provider would (validation, dead tokens, ledger record)."""
 
     @abc.abstractmethod
-    def fault_response(self, decision: FaultDecision) -> EmulatorResponse:
+    def fault_response(self, decision: FaultDecision, request: EmulatorRequest) -> EmulatorResponse:
         """The provider's answer for an injected 500 / 503 / 429 / auth error."""
 
     def fault_key(self, request: EmulatorRequest) -> str:
@@ -211,7 +211,7 @@ class Emulator(abc.ABC):
         elif kind is FaultKind.RESET:
             response = EmulatorResponse.connection_reset()
         else:
-            response = self.fault_response(decision)
+            response = self.fault_response(decision, request)
         self.ledger.count(answer_key(response.status, response.reason))
         return response
 
@@ -304,7 +304,7 @@ class UrlTargetEmulator(Emulator):
         """Requests to target URLs."""
         return request.path.startswith(self.delivery_path)
 
-    def fault_response(self, decision: FaultDecision) -> EmulatorResponse:
+    def fault_response(self, decision: FaultDecision, request: EmulatorRequest) -> EmulatorResponse:
         """The service's answer for an injected fault (Retry-After on 429 and 503)."""
         reason = self.fault_reasons[decision.kind]
         headers = []

@@ -28,6 +28,7 @@ class FaultKind(enum.Enum):
     UNAVAILABLE = "unavailable"  # 503, provider-specific body, Retry-After
     THROTTLED = "throttled"  # 429, provider-specific body, Retry-After
     AUTH_ERROR = "auth_error"  # the provider's credential-side failure (FCM THIRD_PARTY_AUTH_ERROR, ...)
+    BAD_REQUEST = "bad_request"  # 400, the provider's refusal of this one request (APNs BadDeviceToken, ...)
 
 
 # The order in which the rates slice [0, 1): part of the seed contract, do not reorder.
@@ -38,6 +39,7 @@ _RATE_OF_KIND: tuple[tuple[str, FaultKind], ...] = (
     ("unavailable_rate", FaultKind.UNAVAILABLE),
     ("throttle_rate", FaultKind.THROTTLED),
     ("auth_error_rate", FaultKind.AUTH_ERROR),
+    ("bad_request_rate", FaultKind.BAD_REQUEST),  # added last, so the slices above kept their seeds
 )
 
 
@@ -51,6 +53,7 @@ class FaultSettings:
     unavailable_rate: float = 0.0
     throttle_rate: float = 0.0
     auth_error_rate: float = 0.0
+    bad_request_rate: float = 0.0
     retry_after_s: int = 30
     delay_s: float = 0.0
     delay_jitter_s: float = 0.0

@@ -68,6 +68,7 @@ FAULT_ERROR: dict[FaultKind, str] = {
     FaultKind.UNAVAILABLE: "UNAVAILABLE",
     FaultKind.THROTTLED: "QUOTA_EXCEEDED",
     FaultKind.AUTH_ERROR: "THIRD_PARTY_AUTH_ERROR",
+    FaultKind.BAD_REQUEST: "INVALID_ARGUMENT",
 }
 # Google sends Retry-After with these.
 _RETRY_AFTER_ERRORS = frozenset({"QUOTA_EXCEEDED", "UNAVAILABLE"})
@@ -300,7 +301,7 @@ class FcmEmulator(Emulator):
         """messages:send requests."""
         return request.path.startswith("/v1/projects/")
 
-    def fault_response(self, decision: FaultDecision) -> EmulatorResponse:
+    def fault_response(self, decision: FaultDecision, request: EmulatorRequest) -> EmulatorResponse:
         """The v1 error for an injected fault."""
         return self._fcm_error(FAULT_ERROR[decision.kind], None, decision.retry_after_s)
 

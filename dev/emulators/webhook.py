@@ -50,6 +50,7 @@ FAULT_REASON: dict[FaultKind, str] = {
     FaultKind.UNAVAILABLE: "ServiceUnavailable",
     FaultKind.THROTTLED: "TooManyRequests",
     FaultKind.AUTH_ERROR: "BadSignature",
+    FaultKind.BAD_REQUEST: "BadJson",
 }
 
 

@@ -64,6 +64,7 @@ WEBPUSH_ERRORS: dict[str, tuple[int, str]] = {
     "BadUrgency": (400, "Urgency must be very-low, low, normal or high"),
     "BadTopic": (400, "Topic must be at most 32 URL-safe base64 characters"),
     "DecryptionFailed": (400, "the body does not decrypt as aes128gcm for this subscription"),
+    "BadRequest": (400, "the push service refused the request"),
     "NotFound": (404, "no such subscription"),
     "Gone": (410, "subscription has expired or was unsubscribed"),
     "MethodNotAllowed": (405, "POST only"),
@@ -79,6 +80,7 @@ FAULT_REASON: dict[FaultKind, str] = {
     FaultKind.UNAVAILABLE: "ServiceUnavailable",
     FaultKind.THROTTLED: "TooManyRequests",
     FaultKind.AUTH_ERROR: "VapidRejected",
+    FaultKind.BAD_REQUEST: "BadRequest",
 }
 
 _TOPIC = re.compile(r"[A-Za-z0-9_\-]{1,32}")

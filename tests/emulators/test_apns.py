@@ -297,6 +297,7 @@ def test_http11_is_refused_with_a_clear_405(apns, session, bearer):
         ("unavailable_rate", 503, "ServiceUnavailable"),
         ("throttle_rate", 429, "TooManyRequests"),
         ("auth_error_rate", 403, "InvalidProviderToken"),
+        ("bad_request_rate", 400, "BadDeviceToken"),
     ],
 )
 def test_injected_faults_get_apples_answers(apns, client, bearer, knob, status, reason):
@@ -306,6 +307,14 @@ def test_injected_faults_get_apples_answers(apns, client, bearer, knob, status, 
     if status in (429, 503):
         assert answer.headers["retry-after"] == "17"
     assert apns.ledger.counts() == {f"{status} {reason}": 1}
+
+
+@pytest.mark.parametrize("knob", ["throttle_rate", "bad_request_rate"])
+def test_an_injected_fault_answers_with_the_requests_apns_id(apns, client, bearer, knob):
+    """Clients such as aioapns match answers to requests by apns-id: a fresh id would orphan the request."""
+    apns.faults.update(**{knob: 1.0})
+    apns_id = "7a0f8d3e-1c2b-4a5d-9e8f-0123456789ab"
+    assert _send(client, bearer, headers={"apns-id": apns_id}).headers["apns-id"] == apns_id
 
 
 def test_aioapns_without_alpn_sends_through_the_emulator(apns, apns_key, monkeypatch):

@@ -17,6 +17,7 @@ MIXED: dict[str, Any] = {
     "unavailable_rate": 0.1,
     "throttle_rate": 0.2,
     "auth_error_rate": 0.1,
+    "bad_request_rate": 0.1,
 }
 
 
@@ -33,6 +34,7 @@ def test_the_same_seed_gives_the_same_decisions_and_another_seed_others():
         FaultKind.UNAVAILABLE,
         FaultKind.THROTTLED,
         FaultKind.AUTH_ERROR,
+        FaultKind.BAD_REQUEST,
     }
 
 
@@ -97,7 +99,7 @@ def test_a_seed_set_over_http_reproduces_the_same_answers(apns, apns_key, sessio
         assert answer.json() == {"settings": {**FaultSettings(**MIXED).to_json()}, "seed": 1234, "keyed": False}
         runs.append(_statuses(apns, bearer, 60, concurrent))
     assert runs[0] == runs[1]
-    assert set(runs[0]) == {200, 403, 429, 500, 503}
+    assert set(runs[0]) == {200, 400, 403, 429, 500, 503}
 
 
 def test_a_reset_fault_resets_the_connection(webhook, session):
@@ -185,3 +187,16 @@ def test_keyed_decisions_do_not_depend_on_how_requests_interleave():
     assert len({kind for kinds in forwards.values() for kind in kinds}) > 2  # the knobs really act
     faults.configure(keyed=False)
     assert not faults.keyed
+
+
+def test_every_emulator_answers_every_injected_status_fault():
+    """A knob an emulator has no answer for would fail its requests with a KeyError instead."""
+    from dev.emulators import apns, fcm, webhook, webpush
+
+    answered = {FaultKind.INTERNAL_ERROR, FaultKind.UNAVAILABLE, FaultKind.THROTTLED}
+    answered |= {FaultKind.AUTH_ERROR, FaultKind.BAD_REQUEST}
+    assert set(FaultKind) - {FaultKind.NONE, FaultKind.RESET, FaultKind.HANG} == answered
+    for table in (apns.FAULT_REASON, fcm.FAULT_ERROR, webpush.FAULT_REASON, webhook.FAULT_REASON):
+        assert set(table) == answered
+    assert webpush.WEBPUSH_ERRORS[webpush.FAULT_REASON[FaultKind.BAD_REQUEST]][0] == 400
+    assert webhook.WEBHOOK_ERRORS[webhook.FAULT_REASON[FaultKind.BAD_REQUEST]][0] == 400

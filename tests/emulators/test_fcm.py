@@ -284,6 +284,7 @@ def test_a_dead_token_gets_its_error_code(fcm, access_token, session, reason, st
         ("unavailable_rate", 503, "UNAVAILABLE"),
         ("internal_error_rate", 500, "INTERNAL"),
         ("auth_error_rate", 401, "THIRD_PARTY_AUTH_ERROR"),
+        ("bad_request_rate", 400, "INVALID_ARGUMENT"),
     ],
 )
 def test_injected_faults_get_fcm_error_codes(fcm, access_token, session, knob, status, code):

@@ -131,7 +131,7 @@ def test_a_message_encrypted_with_http_ece_and_vapid_signed_with_pyjwt_is_decryp
 
 def test_pywebpush_sends_a_message_the_emulator_decrypts(webpush, subscription, session):
     pywebpush = pytest.importorskip("pywebpush")
-    from py_vapid import Vapid  # type: ignore[import-untyped]
+    from py_vapid import Vapid
 
     sender = Vapid()
     sender.generate_keys()
