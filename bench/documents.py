@@ -44,3 +44,5 @@ class Block:
 
 LOCAL_STACK_FIGURES = Block(REPO / "README.md", "local-stack figures", "python -m bench.local_stack")
 PEER_COMPARISONS = Block(REPO / "docs" / "PERFORMANCE.md", "peer comparisons", "python -m bench")
+SCALE_FIGURES = Block(REPO / "docs" / "PERFORMANCE.md", "scale figures", "python -m bench.scale_model")
+LAYER_FIGURES = Block(REPO / "docs" / "PERFORMANCE.md", "layer figures", "python -m bench.layer")

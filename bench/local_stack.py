@@ -46,7 +46,7 @@ from dev.local_stack.running_stack import RunningStack, start_stack, stop_stack
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results.json"
-PLOT = REPO / "bench" / "dev.local_stack.png"
+PLOT = REPO / "bench" / "local_stack.png"
 TARGETS = {
     "local_inbox_deliveries_per_s": (">=", 1000),
     "local_apns_deliveries_per_s": (">=", 2000),

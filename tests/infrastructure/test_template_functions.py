@@ -59,7 +59,8 @@ def test_the_template_has_a_layer_to_check() -> None:
 def test_every_layer_is_built_by_sam_for_the_functions_runtime_and_architecture(logical_id: str) -> None:
     metadata = LAYERS[logical_id].get("Metadata", {})
 
-    assert metadata.get("BuildMethod") == "python3.13"
+    # makefile: layers/push_core/Makefile builds for python3.13 (tests/infrastructure/test_layer_build.py)
+    assert metadata.get("BuildMethod") == "makefile"
     assert metadata.get("BuildArchitecture") == "arm64"
 
 
@@ -67,8 +68,8 @@ def test_every_layer_is_built_by_sam_for_the_functions_runtime_and_architecture(
 def test_every_layer_folder_holds_packages_and_requirements_not_a_literal_python_folder(
     logical_id: str,
 ) -> None:
-    # With BuildMethod, sam build puts the folder's contents under python/ itself: a python/ folder of
-    # our own would deploy to /opt/python/python/ and break imports on AWS only.
+    # The build writes the layer's python/ folder (build_layer.py): a python/ folder of our own here would
+    # be a second copy of the code, never deployed and easily stale.
     content = REPO_ROOT / LAYERS[logical_id]["Properties"]["ContentUri"]
 
     assert content.is_dir()

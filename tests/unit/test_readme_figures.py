@@ -4,8 +4,8 @@ import json
 import re
 from pathlib import Path
 
-from bench import comparisons
-from bench.documents import LOCAL_STACK_FIGURES, PEER_COMPARISONS
+from bench import comparisons, layer, scale_document
+from bench.documents import LAYER_FIGURES, LOCAL_STACK_FIGURES, PEER_COMPARISONS, SCALE_FIGURES
 from bench.local_stack import RESULTS, TARGETS, met, readme_figures
 
 README = Path(__file__).resolve().parents[2] / "README.md"
@@ -47,3 +47,11 @@ def test_the_peer_comparisons_in_performance_md_are_rendered_from_results_json()
     results = json.loads(RESULTS.read_text())
     assert set(results["details"]) == set(comparisons.COMPARISONS)
     assert PEER_COMPARISONS.read() == comparisons.figures(results)
+
+
+def test_the_scale_figures_in_performance_md_are_rendered_from_results_json():
+    assert SCALE_FIGURES.read() == scale_document.figures(json.loads(RESULTS.read_text()))
+
+
+def test_the_layer_figures_in_performance_md_are_rendered_from_results_json():
+    assert LAYER_FIGURES.read() == layer.figures(json.loads(RESULTS.read_text()))
