@@ -34,10 +34,9 @@ import requests
 
 from bench import comparisons
 from bench.comparisons import COMPARISONS, WORKLOADS, Comparison, Workload
-from bench.documents import PEER_COMPARISONS
+from bench.documents import PEER_COMPARISONS, RESULTS, merge_results
 
 REPO = Path(__file__).resolve().parents[1]
-RESULTS = REPO / "bench" / "results.json"
 PLOT = REPO / "bench" / "results.png"
 SUBSCRIPTIONS = 2000  # distinct browsers, more than any per-subscription cache holds
 
@@ -267,11 +266,10 @@ def main() -> int:
     finally:
         process.terminate()
         process.wait(timeout=30)
-    previous = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
     # --only re-measures some comparisons: the others' details stay.
-    details = {**previous.get("details", {}), **results["details"]}
-    RESULTS.write_text(json.dumps({**previous, **results, "details": details}, indent=2) + "\n")
-    PEER_COMPARISONS.write(comparisons.figures(json.loads(RESULTS.read_text())))
+    earlier = json.loads(RESULTS.read_text()).get("details", {}) if RESULTS.exists() else {}
+    written = merge_results({**results, "details": {**earlier, **results["details"]}})
+    PEER_COMPARISONS.write(comparisons.figures(written))
     print(f"wrote {RESULTS.relative_to(REPO)} and docs/PERFORMANCE.md's comparisons")
     if not args.only:
         _plot(results)

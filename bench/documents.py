@@ -6,10 +6,52 @@ block; ``tests/unit/test_readme_figures.py`` renders them again from the file an
 differs, so no figure in the documents is a hand copy.
 """
 
+import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
+RESULTS = REPO / "bench" / "results.json"
+# A figure's target: (">=" or "<=", the bound).
+Targets = Mapping[str, tuple[str, float]]
+_SENSES = {">=": "≥", "<=": "≤"}
+
+
+def merge_results(results: Mapping[str, Any]) -> dict[str, Any]:
+    """Add ``results`` to bench/results.json, keeping every other key; returns the file as written."""
+    written = {**(json.loads(RESULTS.read_text()) if RESULTS.exists() else {}), **results}
+    RESULTS.write_text(json.dumps(written, indent=2) + "\n")
+    return written
+
+
+def met(targets: Targets, key: str, value: float) -> bool:
+    """Whether a figure meets its target."""
+    sense, target = targets[key]
+    return value >= target if sense == ">=" else value <= target
+
+
+def _figure(value: float) -> str:
+    return f"{value:,}" if isinstance(value, int) or value >= 1000 else f"{value}"
+
+
+def target_table(results: Mapping[str, Any], targets: Targets) -> list[str]:
+    """The Markdown table of the figures against their targets, as the documents quote them."""
+    rows = [
+        f"| `{key}` | {_figure(results[key])} | {_SENSES[sense]} {target:,} | "
+        f"{'yes' if met(targets, key, results[key]) else 'no'} |"
+        for key, (sense, target) in targets.items()
+    ]
+    return ["| figure | measured | target | met |", "|---|---|---|---|", *rows]
+
+
+def print_verdicts(results: Mapping[str, Any], targets: Targets) -> None:
+    """The figures against their targets on the console."""
+    print(f"{'figure':34} {'measured':>10} {'target':>10}")
+    for key, (sense, target) in targets.items():
+        verdict = "ok" if met(targets, key, results[key]) else "MISSED"
+        print(f"{key:34} {results[key]:>10,} {sense + ' ' + str(target):>10}  {verdict}")
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from bench.documents import LAYER_FIGURES
+from bench.documents import LAYER_FIGURES, merge_results, print_verdicts, target_table
 
 REPO = Path(__file__).resolve().parents[1]
 LAYER_SOURCE = REPO / "layers" / "push_core"
@@ -97,23 +97,12 @@ def measure() -> dict[str, Any]:
     }
 
 
-def met(key: str, value: float) -> bool:
-    sense, target = TARGETS[key]
-    return value <= target if sense == "<=" else value >= target
-
-
 def figures(results: dict[str, Any]) -> str:
     """docs/PERFORMANCE.md's layer table and note, every figure from ``results``."""
-    rows = [
-        f"| `{key}` | {results[key]:,} | {'≤' if sense == '<=' else '≥'} {target} | {'yes' if met(key, results[key]) else 'no'} |"  # noqa: E501
-        for key, (sense, target) in TARGETS.items()
-    ]
     imports = ", ".join(f"{name} {ms:,} ms" for name, ms in results["layer"]["import_ms"].items())
     return "\n".join(
         [
-            "| figure | measured | target | met |",
-            "|---|---|---|---|",
-            *rows,
+            *target_table(results, TARGETS),
             "",
             f"Each handler's import on CPython 3.13, the best of {RUNS} fresh processes: {imports}.",
         ]
@@ -122,15 +111,9 @@ def figures(results: dict[str, Any]) -> str:
 
 def main() -> int:
     results = measure()
-    for key, (sense, target) in TARGETS.items():
-        verdict = "ok" if met(key, results[key]) else "MISSED"
-        print(f"{key:34} {results[key]:>10,} {sense + ' ' + str(target):>10}  {verdict}")
+    print_verdicts(results, TARGETS)
     print("import ms by function:", results["layer"]["import_ms"])
-    results_path = REPO / "bench" / "results.json"
-    previous = json.loads(results_path.read_text()) if results_path.exists() else {}
-    written = {**previous, **results}
-    results_path.write_text(json.dumps(written, indent=2) + "\n")
-    LAYER_FIGURES.write(figures(written))
+    LAYER_FIGURES.write(figures(merge_results(results)))
     print("wrote bench/results.json and docs/PERFORMANCE.md's layer figures")
     return 0
 

@@ -41,11 +41,10 @@ from typing import Any
 
 import requests
 
-from bench.documents import LOCAL_STACK_FIGURES
+from bench.documents import LOCAL_STACK_FIGURES, RESULTS, merge_results, print_verdicts, target_table
 from dev.local_stack.running_stack import RunningStack, start_stack, stop_stack
 
 REPO = Path(__file__).resolve().parents[1]
-RESULTS = REPO / "bench" / "results.json"
 PLOT = REPO / "bench" / "local_stack.png"
 TARGETS = {
     "local_inbox_deliveries_per_s": (">=", 1000),
@@ -354,21 +353,10 @@ def _plot(results: dict[str, Any]) -> None:
     figure.savefig(PLOT, dpi=120)
 
 
-_SENSES = {">=": "≥", "<=": "≤"}
-
-
-def _figure(value: float) -> str:
-    return f"{value:,}" if isinstance(value, int) or value >= 1000 else f"{value}"
-
-
 def readme_figures(results: dict[str, Any]) -> str:
     """The README's table and notes for a run's results: every figure in them comes from ``results``."""
     local = results["local_stack"]
     final = local["memory"][-1]
-    rows = [
-        f"| `{key}` | {_figure(results[key])} | {_SENSES[sense]} {target:,} | {'yes' if met(key, results[key]) else 'no'} |"  # noqa: E501
-        for key, (sense, target) in TARGETS.items()
-    ]
     counted = (
         "every physical page any of its processes holds, counted once (from /proc/PID/pagemap)"
         if local.get("memory_counted") == "pages"
@@ -393,13 +381,7 @@ def readme_figures(results: dict[str, Any]) -> str:
         f'(the plain difference is {local["resident_change_mb_60k_to_90k"]:,} MB); "no growth" is read as at '
         "most 5 MB, the noise of one sample."
     )
-    return "\n".join(["| figure | measured | target | met |", "|---|---|---|---|", *rows, "", notes])
-
-
-def met(key: str, value: float) -> bool:
-    """Whether a figure meets the issue's target for it."""
-    sense, target = TARGETS[key]
-    return value >= target if sense == ">=" else value <= target
+    return "\n".join([*target_table(results, TARGETS), "", notes])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -410,18 +392,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-write", action="store_true", help="print only; leave bench/results.json alone")
     args = parser.parse_args(argv)
     results = run(args.devices, args.deliveries, tuple(args.option))
-    print(f"{'figure':34} {'measured':>10} {'target':>10}")
-    for key, (sense, target) in TARGETS.items():
-        verdict = "ok" if met(key, results[key]) else "MISSED"
-        print(f"{key:34} {results[key]:>10,} {sense + ' ' + str(target):>10}  {verdict}")
+    print_verdicts(results, TARGETS)
     full = args.devices == 10000 and args.deliveries >= 100000
     if args.no_write or not full:
         print("not written to bench/results.json (only the full scenario is)")
         return 0
-    previous = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
-    top = {key: results[key] for key in TARGETS}
-    written = {**previous, **top, "local_stack": results}
-    RESULTS.write_text(json.dumps(written, indent=2) + "\n")
+    written = merge_results({**{key: results[key] for key in TARGETS}, "local_stack": results})
     _plot(results)
     LOCAL_STACK_FIGURES.write(readme_figures(written))
     print(f"wrote {RESULTS.relative_to(REPO)}, {PLOT.relative_to(REPO)} and README.md's local-stack figures")

@@ -33,7 +33,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from bench import fanout_cost, latency, prices
+from bench import fanout_cost, latency, prices, scale_document
 from bench.aws_double import AwsDouble, answering
 from bench.calls import (
     AWS,
@@ -49,13 +49,13 @@ from bench.calls import (
     plan_shard,
     value_bytes,
 )
+from bench.documents import RESULTS, SCALE_FIGURES, merge_results
 from push_core.identifiers import new_sortable_id
 from push_core.models import DeviceRecord, MessageContent, Platform, Target
 from push_core.storage.devices import subscription_item
 from push_core.storage.keys import shard_of, topic_pk
 
 REPO = Path(__file__).resolve().parents[1]
-RESULTS = REPO / "bench" / "results.json"
 PLOT = REPO / "bench" / "scale.png"
 SIZES = (10_000, 30_000, 100_000, 300_000, 1_000_000)
 SHARD_OPTIONS = (4, 16, 64)
@@ -811,16 +811,7 @@ def plot(results: Mapping[str, Any], path: Path = PLOT) -> None:
 
 def write_document() -> None:
     """docs/PERFORMANCE.md's scale figures, from bench/results.json as it now stands."""
-    from bench import scale_document
-    from bench.documents import SCALE_FIGURES
-
     SCALE_FIGURES.write(scale_document.figures(json.loads(RESULTS.read_text())))
-
-
-def merge(results: Mapping[str, Any], path: Path = RESULTS) -> None:
-    """Add the scale model's keys to bench/results.json, keeping every other key."""
-    previous = json.loads(path.read_text()) if path.exists() else {}
-    path.write_text(json.dumps({**previous, **results}, indent=2) + "\n")
 
 
 def moto_cross_check(devices: int) -> dict[str, Any]:
@@ -853,7 +844,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     report(results)
     if not args.no_write:
-        merge(results)
+        merge_results(results)
         plot(results)
         write_document()
         print(f"wrote {RESULTS.relative_to(REPO)}, {PLOT.relative_to(REPO)} and docs/PERFORMANCE.md's scale figures")

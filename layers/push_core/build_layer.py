@@ -44,15 +44,19 @@ def distributions(site: Path) -> dict[str, Path]:
 
 
 def _remove_distribution(site: Path, info: Path) -> None:
-    """Delete every file the distribution's RECORD lists, then the folders it leaves empty."""
+    """Delete every file the distribution's RECORD lists, and its metadata."""
     for line in (info / "RECORD").read_text(encoding="utf-8").splitlines():
         relative = line.split(",", 1)[0]
         if relative:
             (site / relative).unlink(missing_ok=True)
-    for folder in sorted({p for p in site.rglob("*") if p.is_dir()}, key=lambda p: len(p.parts), reverse=True):
+    shutil.rmtree(info, ignore_errors=True)
+
+
+def _remove_empty_folders(site: Path) -> None:
+    """Deepest first, so a folder emptied by its children's removal goes too."""
+    for folder in sorted((p for p in site.rglob("*") if p.is_dir()), key=lambda p: len(p.parts), reverse=True):
         if not any(folder.iterdir()):
             folder.rmdir()
-    shutil.rmtree(info, ignore_errors=True)
 
 
 def install(site: Path, platform: str = PLATFORM) -> None:
@@ -67,6 +71,7 @@ def install(site: Path, platform: str = PLATFORM) -> None:
     for name, info in distributions(site).items():
         if name in RUNTIME_PROVIDED:
             _remove_distribution(site, info)
+    _remove_empty_folders(site)
 
 
 def size_mb(folder: Path) -> float:

@@ -53,14 +53,15 @@ class Context:
     aws_request_id = "req"
 
 
-def _call(
+def _invoke(
     method: str,
     path: str,
     body: str | None = None,
     *,
     b64: bool = False,
     content_type: str = "application/json",
-) -> tuple[int, dict[str, Any]]:
+) -> dict[str, Any]:
+    """The whole answer of the API to an HTTP API (v2) event: status, headers and body."""
     event = {
         "version": "2.0",
         "routeKey": f"{method} {path}",
@@ -74,23 +75,19 @@ def _call(
         "body": body,
         "isBase64Encoded": b64,
     }
-    return _status_and_body(api(event, Context()))  # type: ignore[arg-type]
-
-
-def _status_and_body(result: dict[str, Any]) -> tuple[int, dict[str, Any]]:
-    return result["statusCode"], json.loads(result["body"])
-
-
-def _raw(path: str) -> dict[str, Any]:
-    event = {
-        "version": "2.0",
-        "routeKey": f"GET {path}",
-        "rawPath": path,
-        "rawQueryString": "",
-        "headers": {},
-        "requestContext": {"http": {"method": "GET", "path": path, "sourceIp": "127.0.0.1"}, "stage": "$default"},
-    }
     return api(event, Context())  # type: ignore[arg-type]
+
+
+def _call(
+    method: str,
+    path: str,
+    body: str | None = None,
+    *,
+    b64: bool = False,
+    content_type: str = "application/json",
+) -> tuple[int, dict[str, Any]]:
+    result = _invoke(method, path, body, b64=b64, content_type=content_type)
+    return result["statusCode"], json.loads(result["body"])
 
 
 def test_valid_request_passes():
@@ -142,9 +139,9 @@ def test_domain_errors_keep_their_status_and_code():
 )
 def test_a_busy_aws_service_is_a_503_to_retry_shortly(path: str):
     """The same codes storage turns into StoreBusy: one list, so an API client sees one answer for both."""
-    result = _raw(path)
-    assert _status_and_body(result)[0] == 503
-    assert _status_and_body(result)[1]["error"]["code"] == "service_unavailable"
+    result = _invoke("GET", path)
+    assert result["statusCode"] == 503
+    assert json.loads(result["body"])["error"]["code"] == "service_unavailable"
     assert result["headers"]["Retry-After"] == "1"
 
 

@@ -58,11 +58,12 @@ def batch_rules() -> BatchRules:
 @lru_cache(maxsize=1)
 def batch_delivery() -> BatchDelivery:
     """The deliver stage of this execution environment, with any parts ``replaced`` has swapped in."""
-    parts = {name: value for name, value in _replacements.items() if name not in _RULES}
+    # The queues come from job_queues, which honours a replacement itself.
+    parts = {name: value for name, value in _replacements.items() if name not in _RULES and name != "queues"}
     return BatchDelivery(
         ledger=parts.pop("ledger", DynamoBatchLedger()),
         sender=parts.pop("sender", None) or delivery_service(),
-        queues=parts.pop("queues", None) or job_queues(),
+        queues=job_queues(),
         receipts=parts.pop("receipts", receipt_store.write),
         quota=parts.pop("quota", limits.take_deliveries),
         rules=batch_rules(),

@@ -86,10 +86,9 @@ class ApnsProvider:
             environment: (client, self._template(environment, request, authorization), request.payload)
             for environment, client in self._clients.items()
         }
-        production = routes["production"]
         pending: list[Pending] = []
         for target in targets:
-            client, template, payload = routes.get(ApnsExtras.of(target.push).environment, production)
+            client, template, payload = routes[ApnsExtras.environment_of(target.push)]
             try:
                 pending.append(client.submit(template, "/3/device/" + (target.token or ""), (), payload))
             except ValueError:  # a token HTTP/2 cannot carry in a path

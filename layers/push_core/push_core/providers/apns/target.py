@@ -12,10 +12,16 @@ _ENVIRONMENT = "environment"  # the key in a device's stored extras and in queue
 class ApnsExtras:
     environment: ApnsEnvironment = "production"
 
+    @staticmethod
+    def environment_of(push: Mapping[str, str]) -> ApnsEnvironment:
+        """The environment alone, as the provider reads it for every target (no object per target); a target
+        stored before environments existed is production."""
+        return "sandbox" if push.get(_ENVIRONMENT) == "sandbox" else "production"
+
     @classmethod
     def of(cls, push: Mapping[str, str]) -> Self:
-        """Read from a target's extras; a target stored before environments existed is production."""
-        return cls("sandbox") if push.get(_ENVIRONMENT) == "sandbox" else cls()
+        """Read from a target's extras."""
+        return cls(cls.environment_of(push))
 
     def as_push(self) -> dict[str, str]:
         return {_ENVIRONMENT: self.environment}
